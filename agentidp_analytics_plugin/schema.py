@@ -1,0 +1,84 @@
+"""Table definitions the plugin queries, as SQLAlchemy Core tables.
+
+The plugin's own table is owned by its Alembic revision, not by ``create_all``:
+these definitions live on a private ``MetaData`` so that the host's
+``db.create_all()`` never creates a copy without the constraint and trigger the
+migration installs. Host tables are described by the few columns the plugin
+reads (the host contract), under the names the host configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+AGGREGATES_TABLE = "analytics_daily_aggregates"
+LEDGER_TABLE = "analytics_aggregated_days"
+UNIQUE_CONSTRAINT = "uq_daily_aggregate"
+
+#: The metric types the spec names. The roll-up copies whatever the host
+#: records; the API reads these four.
+METRIC_TYPES = ("api_calls", "token_issuances", "credential_rotations", "token_failures")
+
+#: Stands in for a NULL agent in SQLite's unique index, which has no
+#: ``NULLS NOT DISTINCT``. Must stay a literal: SQLite matches ON CONFLICT
+#: targets against the index expression text.
+SQLITE_NULL_AGENT = "''"
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The tables of one app: the plugin's two and the host's three."""
+
+    aggregates: sa.Table
+    ledger: sa.Table
+    tenants: sa.Table
+    agents: sa.Table
+    usage_events: sa.Table
+
+
+def build_tables(tenants: str = "tenants", agents: str = "agents", usage_events: str = "usage_events") -> Tables:
+    """Describe the tables for one host's naming, on a fresh ``MetaData``."""
+    metadata = sa.MetaData()
+    tenants_t = sa.Table(
+        tenants, metadata, sa.Column("id", sa.Uuid, primary_key=True), sa.Column("tier", sa.String)
+    )
+    agents_t = sa.Table(
+        agents,
+        metadata,
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("tenant_id", sa.Uuid),
+        sa.Column("name", sa.String),
+    )
+    events_t = sa.Table(
+        usage_events,
+        metadata,
+        sa.Column("tenant_id", sa.Uuid),
+        sa.Column("agent_id", sa.Uuid, nullable=True),
+        sa.Column("date", sa.Date),
+        sa.Column("metric_type", sa.String(64)),
+        sa.Column("count", sa.BigInteger),
+    )
+    aggregates_t = sa.Table(
+        AGGREGATES_TABLE,
+        metadata,
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("tenant_id", sa.Uuid, nullable=False),
+        sa.Column("agent_id", sa.Uuid, nullable=True),
+        sa.Column("date", sa.Date, nullable=False),
+        sa.Column("metric_type", sa.String(64), nullable=False),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    ledger_t = sa.Table(
+        LEDGER_TABLE,
+        metadata,
+        sa.Column("date", sa.Date, primary_key=True),
+        sa.Column("aggregated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rows_in", sa.BigInteger, nullable=False),
+        sa.Column("rows_out", sa.BigInteger, nullable=False),
+        sa.Column("duration_ms", sa.Float, nullable=False),
+    )
+    return Tables(aggregates_t, ledger_t, tenants_t, agents_t, events_t)

@@ -1,0 +1,68 @@
+"""Packaging for agentidp-analytics-plugin.
+
+The top-level ``templates/``, ``static/`` and ``migrations/`` folders are mapped
+*into* the package so that a plain ``pip install .`` (not editable) ships a
+working plugin: Jinja finds its templates, the blueprint serves its assets and
+Alembic finds the revision, all through ``importlib.resources``.
+"""
+
+from setuptools import setup
+
+PACKAGE = "agentidp_analytics_plugin"
+
+setup(
+    name="agentidp-analytics-plugin",
+    version="0.1.0",
+    description="Advanced Analytics for a Flask-based Agent IdP: nightly roll-up, JSON API, HTMX dashboard tab.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=[
+        PACKAGE,
+        f"{PACKAGE}.templates",
+        f"{PACKAGE}.static",
+        f"{PACKAGE}.migrations",
+        f"{PACKAGE}.migrations.versions",
+    ],
+    package_dir={
+        PACKAGE: PACKAGE,
+        f"{PACKAGE}.templates": "templates",
+        f"{PACKAGE}.static": "static",
+        f"{PACKAGE}.migrations": "migrations",
+        f"{PACKAGE}.migrations.versions": "migrations/versions",
+    },
+    package_data={
+        f"{PACKAGE}.templates": ["**/*.html"],
+        f"{PACKAGE}.static": ["*.js", "*.css", "vendor/*.js", "vendor/*.json", "vendor/*.txt"],
+        f"{PACKAGE}.migrations": ["*.md"],
+        f"{PACKAGE}.migrations.versions": ["*.py"],
+        PACKAGE: ["py.typed", "openapi.yaml"],
+    },
+    include_package_data=False,
+    install_requires=[
+        "Flask>=3.1,<4",
+        "Flask-SQLAlchemy>=3.1,<4",
+        "SQLAlchemy>=2.0.30,<2.2",
+        "Flask-Migrate>=4.1,<5",
+        "alembic>=1.13",
+        "Flask-Caching>=2.3,<3",
+        "Flask-APScheduler>=1.13,<2",
+        "APScheduler>=3.10,<4",
+        "Flask-Limiter>=4.0,<5",
+        "prometheus-flask-exporter>=0.23,<0.24",
+        "prometheus-client>=0.20",
+        "redis>=5",
+        "Jinja2>=3.1",
+        "click>=8.1",
+    ],
+    extras_require={
+        "postgresql": ["psycopg[binary]>=3.2"],
+    },
+    entry_points={
+        "agentidp.plugins": ["analytics = agentidp_analytics_plugin:analytics"],
+    },
+    classifiers=[
+        "Framework :: Flask",
+        "Programming Language :: Python :: 3",
+    ],
+)
