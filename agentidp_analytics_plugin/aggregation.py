@@ -1,0 +1,240 @@
+"""The nightly roll-up of ``usage_events`` into ``analytics_daily_aggregates``.
+
+Each day is one transaction of three set-based statements, all executed by the
+database (never a Python loop over events):
+
+1. ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` writes the sums,
+   touching a row only when its count changed, so a re-run changes nothing;
+2. a ``DELETE`` drops aggregates whose group no longer exists in the source,
+   so aggregates for day D always equal the sums of usage_events for D;
+3. an upsert into the ledger records that D is complete.
+
+A failure anywhere rolls the whole day back, ledger included, so the next run
+sees the day as missing and retries it. Which days run: every day missing from
+the ledger up to yesterday (a missed night is caught up), plus a recent window
+that is always redone for events that arrive late.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import locking
+from .schema import UNIQUE_CONSTRAINT, Tables
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DayResult:
+    day: date
+    rows_in: int
+    rows_out: int
+    changed: int
+    seconds: float
+
+
+@dataclass
+class AggregationReport:
+    """What one run did. ``status`` is "ran", or "skipped" when another process held the lock."""
+
+    status: str = "ran"
+    days: list[date] = field(default_factory=list)
+    rows_in: int = 0
+    rows_out: int = 0
+    changed: int = 0
+    seconds: float = 0.0
+    failed: dict[date, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ran" and not self.failed
+
+    def add(self, result: DayResult) -> None:
+        self.days.append(result.day)
+        self.rows_in += result.rows_in
+        self.rows_out += result.rows_out
+        self.changed += result.changed
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _dialect_insert(conn: Connection):
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _conflict_target(conn: Connection, table: sa.Table) -> dict:
+    if conn.dialect.name == "postgresql":
+        return {"constraint": UNIQUE_CONSTRAINT}
+    # Must match the unique expression index the migration creates on SQLite.
+    return {
+        "index_elements": [
+            table.c.tenant_id,
+            sa.text("coalesce(agent_id, '')"),
+            table.c.date,
+            table.c.metric_type,
+        ]
+    }
+
+
+def aggregate_day(conn: Connection, tables: Tables, day: date) -> DayResult:
+    """Roll ``day`` up inside the caller's transaction."""
+    started = time.perf_counter()
+    events, agg, ledger = tables.usage_events, tables.aggregates, tables.ledger
+    insert = _dialect_insert(conn)
+
+    sums = (
+        sa.select(
+            events.c.tenant_id,
+            events.c.agent_id,
+            events.c.date,
+            events.c.metric_type,
+            sa.func.sum(events.c.count).label("count"),
+        )
+        .where(events.c.date == day)
+        .group_by(events.c.tenant_id, events.c.agent_id, events.c.date, events.c.metric_type)
+    )
+    upsert = insert(agg).from_select(
+        ["tenant_id", "agent_id", "date", "metric_type", "count"], sums, include_defaults=False
+    )
+    upsert = upsert.on_conflict_do_update(
+        **_conflict_target(conn, agg),
+        set_={"count": upsert.excluded["count"], "updated_at": sa.func.now()},
+        where=agg.c["count"].is_distinct_from(upsert.excluded["count"]),
+    )
+    changed = conn.execute(upsert).rowcount
+
+    same_group = (
+        sa.select(sa.literal(1))
+        .select_from(events)
+        .where(
+            events.c.date == agg.c.date,
+            events.c.tenant_id == agg.c.tenant_id,
+            events.c.metric_type == agg.c.metric_type,
+            events.c.agent_id.is_not_distinct_from(agg.c.agent_id),
+        )
+    )
+    changed += conn.execute(sa.delete(agg).where(agg.c.date == day, ~same_group.exists())).rowcount
+
+    rows_in = conn.execute(sa.select(sa.func.count()).select_from(events).where(events.c.date == day)).scalar_one()
+    rows_out = conn.execute(sa.select(sa.func.count()).select_from(agg).where(agg.c.date == day)).scalar_one()
+    seconds = time.perf_counter() - started
+    record = insert(ledger).values(
+        date=day, aggregated_at=sa.func.now(), rows_in=rows_in, rows_out=rows_out, duration_ms=seconds * 1000
+    )
+    conn.execute(
+        record.on_conflict_do_update(
+            index_elements=[ledger.c.date],
+            set_={
+                "aggregated_at": record.excluded.aggregated_at,
+                "rows_in": record.excluded.rows_in,
+                "rows_out": record.excluded.rows_out,
+                "duration_ms": record.excluded.duration_ms,
+            },
+        )
+    )
+    return DayResult(day, rows_in, rows_out, changed, seconds)
+
+
+def aggregated_days(conn: Connection, tables: Tables) -> list[date]:
+    return list(conn.execute(sa.select(tables.ledger.c.date).order_by(tables.ledger.c.date)).scalars())
+
+
+def pending_days(conn: Connection, tables: Tables, today: date, window: int) -> list[date]:
+    """Days the scheduled run should (re)aggregate, oldest first.
+
+    Every day from the first one ever seen up to yesterday that the ledger
+    lacks, plus the last ``window`` days whatever the ledger says.
+    """
+    yesterday = today - timedelta(days=1)
+    done = aggregated_days(conn, tables)
+    if done:
+        start = done[0]
+    else:
+        events = tables.usage_events
+        start = conn.execute(sa.select(sa.func.min(events.c.date)).where(events.c.date <= yesterday)).scalar()
+        if start is None:
+            return []
+    if isinstance(start, str):  # SQLite hands back text for func.min over a DATE
+        start = date.fromisoformat(start)
+    done_set = set(done)
+    days = {start + timedelta(days=i) for i in range((yesterday - start).days + 1)} - done_set
+    days |= {yesterday - timedelta(days=i) for i in range(window)}
+    return sorted(d for d in days if d <= yesterday)
+
+
+def complete_through(days_done: Iterable[date], today: date) -> date | None:
+    """The last day up to which every day is aggregated (no gap since the first)."""
+    ordered = sorted(d for d in days_done if d < today)
+    if not ordered:
+        return None
+    last = ordered[0]
+    for day in ordered[1:]:
+        if day != last + timedelta(days=1):
+            break
+        last = day
+    return last
+
+
+ProgressCallback = Callable[[DayResult | None, date], None]
+
+
+def run_aggregation(
+    engine: Engine,
+    tables: Tables,
+    *,
+    days: Iterable[date] | None = None,
+    today: date | None = None,
+    window: int = 3,
+    on_day: ProgressCallback | None = None,
+) -> AggregationReport:
+    """Aggregate ``days`` (default: the pending ones), one transaction per day.
+
+    Holds the advisory lock for the whole run; returns a "skipped" report at
+    once if another process has it. A day that fails is rolled back, logged
+    and reported in ``failed``; the other days still run.
+    """
+    today = today or utc_today()
+    report = AggregationReport()
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        if not locking.try_lock(conn):
+            report.status = "skipped"
+            log.info("Analytics aggregation skipped: another process holds the lock.")
+            return report
+        try:
+            todo = sorted(set(days)) if days is not None else pending_days(conn, tables, today, window)
+            conn.commit()
+            for day in todo:
+                try:
+                    with conn.begin():
+                        result = aggregate_day(conn, tables, day)
+                except SQLAlchemyError as exc:
+                    report.failed[day] = str(exc.orig if getattr(exc, "orig", None) else exc).strip()
+                    log.exception("Analytics aggregation of %s failed and was rolled back.", day)
+                    if on_day:
+                        on_day(None, day)
+                    continue
+                report.add(result)
+                if on_day:
+                    on_day(result, day)
+        finally:
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+                locking.unlock(conn)
+            except SQLAlchemyError:  # connection lost: closing it releases the lock anyway
+                log.warning("Could not release the analytics aggregation lock cleanly.", exc_info=True)
+    report.seconds = time.perf_counter() - started
+    return report

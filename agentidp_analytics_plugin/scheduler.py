@@ -1,0 +1,76 @@
+"""Schedule the nightly roll-up at 00:05 UTC with Flask-APScheduler.
+
+The job is started only by processes that serve requests. ``flask db
+upgrade`` and every other CLI command also build the app, and ``flask run
+--debug`` builds it twice (the reloader's parent and child): starting there
+would run the job in processes that exit, or twice. Under gunicorn each worker
+starts one; the advisory lock in the job makes only one of them work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC
+
+import click
+from flask import Flask
+from flask.helpers import get_debug_flag
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "agentidp_analytics.daily_aggregation"
+
+
+def should_start(app: Flask) -> bool:
+    if not app.config["ANALYTICS_SCHEDULER_ENABLED"] or app.testing:
+        return False
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:  # a WSGI server importing the app
+        return True
+    if ctx.info_name != "run":  # flask db ..., flask analytics ..., flask shell
+        return False
+    reload = ctx.params.get("reload")
+    if reload is None:
+        reload = get_debug_flag()
+    return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+
+
+def run_scheduled_job(app: Flask) -> None:
+    """The scheduled entry point: one catch-up run inside an app context."""
+    with app.app_context():
+        report = app.extensions["agentidp_analytics"].aggregate_pending()
+        log.info(
+            "Analytics aggregation %s: %d day(s), %d rows in, %d rows out, %.2fs, %d failed.",
+            report.status, len(report.days), report.rows_in, report.rows_out, report.seconds, len(report.failed),
+        )
+
+
+def schedule(app: Flask) -> bool:
+    """Add the job to the host's scheduler (or a new one); True if it will run here."""
+    if not should_start(app):
+        return False
+    from flask_apscheduler import APScheduler
+
+    scheduler = getattr(app, "apscheduler", None)
+    owned = scheduler is None
+    if owned:
+        app.config.setdefault("SCHEDULER_TIMEZONE", "UTC")
+        scheduler = APScheduler()
+        scheduler.init_app(app)
+    scheduler.add_job(
+        id=JOB_ID,
+        func=run_scheduled_job,
+        args=[app],
+        trigger="cron",
+        hour=app.config["ANALYTICS_JOB_HOUR"],
+        minute=app.config["ANALYTICS_JOB_MINUTE"],
+        timezone=UTC,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=6 * 3600,
+    )
+    if owned:
+        scheduler.start()
+    return True
