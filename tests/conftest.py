@@ -1,0 +1,114 @@
+"""Fixtures: every app-level test runs on SQLite and on real PostgreSQL.
+
+``ANALYTICS_TEST_BACKENDS`` (default ``sqlite,postgresql``) picks the
+databases; ``TEST_DATABASE_URL`` and ``TEST_REDIS_URL`` point at the real
+services. Tests that need PostgreSQL itself (advisory locks, concurrent
+workers) take the ``pg_app`` fixture and run whenever PostgreSQL is among the
+backends. Nothing here mocks the database or the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from tests.host_app import HostData, create_host_app, upgrade_schema
+
+PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_DATABASE = "analytics_plugin_test"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKENDS = [b.strip() for b in os.environ.get("ANALYTICS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "postgresql" in BACKENDS:
+        return
+    for item in items:
+        if "pg_app" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL; this run's backends are " + ",".join(BACKENDS)))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A dedicated database, recreated once per session."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {PG_DATABASE}"))
+    admin.dispose()
+    return sa.make_url(PG_ADMIN_URL).set(database=PG_DATABASE).render_as_string(hide_password=False)
+
+
+def _reset_pg(url: str) -> None:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'host.sqlite'}"
+    url = request.getfixturevalue("pg_url")
+    _reset_pg(url)
+    return url
+
+
+@pytest.fixture
+def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Build host apps with the plugin on the test database, schema migrated."""
+    built: list[Flask] = []
+
+    def factory(migrate: bool = True, **config: Any) -> Flask:
+        app = create_host_app(database_url, **config)
+        if migrate and not built:
+            upgrade_schema(app)
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        with app.app_context():
+            db = app.extensions["sqlalchemy"]
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def host(app: Flask) -> HostData:
+    return HostData(app)
+
+
+@pytest.fixture
+def pg_app(pg_url: str) -> Iterator[Flask]:
+    """An app on PostgreSQL only, for behaviour SQLite cannot have."""
+    _reset_pg(pg_url)
+    app = create_host_app(pg_url)
+    upgrade_schema(app)
+    yield app
+    with app.app_context():
+        app.extensions["sqlalchemy"].session.remove()
+        app.extensions["sqlalchemy"].engine.dispose()
+
+
+@pytest.fixture
+def pg_host(pg_app: Flask) -> HostData:
+    return HostData(pg_app)
