@@ -113,7 +113,7 @@ def aggregate_day(conn: Connection, tables: Tables, day: date) -> DayResult:
         set_={"count": upsert.excluded["count"], "updated_at": sa.func.now()},
         where=agg.c["count"].is_distinct_from(upsert.excluded["count"]),
     )
-    changed = conn.execute(upsert).rowcount
+    changed = conn.execute(upsert.execution_options(preserve_rowcount=True)).rowcount
 
     same_group = (
         sa.select(sa.literal(1))
@@ -171,7 +171,7 @@ def pending_days(conn: Connection, tables: Tables, today: date, window: int) -> 
     done_set = set(done)
     days = {start + timedelta(days=i) for i in range((yesterday - start).days + 1)} - done_set
     days |= {yesterday - timedelta(days=i) for i in range(window)}
-    return sorted(d for d in days if d <= yesterday)
+    return sorted(d for d in days if start <= d <= yesterday)
 
 
 def complete_through(days_done: Iterable[date], today: date) -> date | None:

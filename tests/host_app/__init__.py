@@ -166,7 +166,7 @@ class HostData:
             "usage_events": ["tenant_id", "agent_id", "date", "metric_type", "count"],
             "api_tokens": ["token_hash", "tenant_id"],
         }[name]
-        types = {"id": sa.Uuid, "tenant_id": sa.Uuid, "agent_id": sa.Uuid, "date": sa.Date}
+        types = {"id": sa.Uuid, "tenant_id": sa.Uuid, "agent_id": sa.Uuid, "date": sa.Date, "count": sa.BigInteger}
         return sa.table(name, *(sa.column(c, types.get(c, sa.String)) for c in columns))
 
     def _insert(self, name: str, rows: list[dict[str, Any]]) -> None:
