@@ -107,6 +107,7 @@ class SeedResult:
     logins: list[DemoLogin]
     sample_client_id: str
     sample_client_secret: str
+    days: list[dt.date] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -283,7 +284,7 @@ def seed_demo(password: str, *, today: dt.date | None = None, reset: bool = Fals
                 deleted_agent_id = batch.agents[-1]["id"]
 
     if demo_tenants_present() and not reset:
-        return SeedResult(False, logins, *sample, counts=table_counts())
+        return SeedResult(False, logins, *sample, days=days, counts=table_counts())
 
     remove_demo_tenants()
     for plan in DEMO_TENANTS:
@@ -306,4 +307,4 @@ def seed_demo(password: str, *, today: dt.date | None = None, reset: bool = Fals
     # Deleted the way the dashboard deletes: the database folds its usage.
     db.session.execute(sa.delete(Agent).where(Agent.id == deleted_agent_id))
     db.session.commit()
-    return SeedResult(True, logins, *sample, counts=table_counts())
+    return SeedResult(True, logins, *sample, days=days, counts=table_counts())
