@@ -1,0 +1,113 @@
+"""The response cache: Flask-Caching on Redis when configured, in-process otherwise.
+
+Keys follow the spec, ``analytics:{tenantId}:{endpoint}:{queryHash}``, where the
+hash covers the normalised query (defaults applied), so equivalent requests
+share an entry and one tenant's key can never name another tenant's data.
+
+The plugin owns its ``Cache`` object with its own config (Flask-Caching
+layers it over the app config), so it never changes the host's cache. A
+cache failure is never the client's problem: :meth:`get` and :meth:`set`
+log it, count it in ``agentidp_analytics_cache_errors_total`` and answer as
+a miss; after a failure the cache is skipped for ``backoff`` seconds so an
+outage costs one connection attempt per interval, not one per request, and
+caching resumes by itself when the backend is back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from flask import Flask
+from flask_caching import Cache
+
+from .metrics import AnalyticsMetrics
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "analytics"
+#: Seconds to wait for Redis before serving from the database instead.
+REDIS_TIMEOUT = 0.5
+
+
+def cache_key(tenant_id: uuid.UUID | str, endpoint: str, params: dict[str, Any]) -> str:
+    """``analytics:{tenantId}:{endpoint}:{queryHash}`` over the normalised parameters."""
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return f"{KEY_PREFIX}:{tenant_id}:{endpoint}:{digest}"
+
+
+def build_cache(app: Flask, redis_url: str | None) -> Cache:
+    """A Flask-Caching ``Cache`` owned by the plugin, on Redis or in-process."""
+    if redis_url:
+        config: dict[str, Any] = {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": redis_url,
+            "CACHE_OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT,
+                "socket_timeout": REDIS_TIMEOUT,
+                "health_check_interval": 30,
+            },
+        }
+    else:
+        config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 2000}
+    # An empty prefix keeps the spec's key format literally; the host's own
+    # CACHE_* settings must not leak into the plugin's cache.
+    config.update({"CACHE_KEY_PREFIX": "", "CACHE_DEFAULT_TIMEOUT": 300, "CACHE_NO_NULL_WARNING": True})
+    cache = Cache(config=config)
+    cache.init_app(app)
+    return cache
+
+
+class AnalyticsCache:
+    """Failure-tolerant get/set with the spec's hit/miss metrics."""
+
+    def __init__(self, cache: Cache, metrics: AnalyticsMetrics, backoff: float = 5.0) -> None:
+        self.cache = cache
+        self.metrics = metrics
+        self.backoff = backoff
+        self._skip_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._skip_until
+
+    def get(self, key: str, endpoint: str) -> Any | None:
+        """The cached value, or None on a miss or a backend failure (counted either way)."""
+        value = None
+        if self.available:
+            try:
+                value = self.cache.get(key)
+            except Exception:  # noqa: BLE001 - any backend failure means "serve from the database"
+                self._failed(endpoint, "read")
+        if value is None:
+            self.metrics.cache_misses.labels(endpoint=endpoint).inc()
+        else:
+            self.metrics.cache_hits.labels(endpoint=endpoint).inc()
+        return value
+
+    def set(self, key: str, value: Any, timeout: int, endpoint: str) -> None:
+        if not self.available:
+            return
+        try:
+            self.cache.set(key, value, timeout=timeout)
+        except Exception:  # noqa: BLE001
+            self._failed(endpoint, "write")
+
+    def _failed(self, endpoint: str, action: str) -> None:
+        with self._lock:
+            self._skip_until = time.monotonic() + self.backoff
+        self.metrics.cache_errors.labels(endpoint=endpoint).inc()
+        log.warning(
+            "Analytics cache %s failed for %s; serving from the database and retrying the cache in %.0f s.",
+            action,
+            endpoint,
+            self.backoff,
+            exc_info=True,
+        )

@@ -1,0 +1,66 @@
+"""The one error type of the analytics API, and the one JSON shape it renders to.
+
+Every refusal the spec lists (and the few the design adds for malformed
+input) is an :class:`AnalyticsError` carrying an HTTP status and a stable
+machine-readable code. Views, the service and the HTMX fragments raise it;
+only the JSON API turns it into ``{"error": {"code": ..., "message": ...}}``,
+so clients branch on ``code``, never on message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+
+# The spec's codes.
+INVALID_DATE_RANGE = "INVALID_DATE_RANGE"
+INVALID_GRANULARITY = "INVALID_GRANULARITY"
+UNAUTHORIZED = "UNAUTHORIZED"
+ANALYTICS_NOT_AVAILABLE = "ANALYTICS_NOT_AVAILABLE"
+AGENT_NOT_FOUND = "AGENT_NOT_FOUND"
+RATE_LIMITED = "RATE_LIMITED"
+# Added by the design: malformed input gets its own 400, never a 5xx.
+INVALID_DATE = "INVALID_DATE"
+INVALID_AGENT_ID = "INVALID_AGENT_ID"
+INVALID_PARAMETER = "INVALID_PARAMETER"
+
+#: Every code with its status, for the OpenAPI test and the documentation.
+CODES: dict[str, int] = {
+    INVALID_DATE_RANGE: 400,
+    INVALID_GRANULARITY: 400,
+    INVALID_DATE: 400,
+    INVALID_AGENT_ID: 400,
+    INVALID_PARAMETER: 400,
+    UNAUTHORIZED: 401,
+    ANALYTICS_NOT_AVAILABLE: 403,
+    AGENT_NOT_FOUND: 404,
+    RATE_LIMITED: 429,
+}
+
+
+class AnalyticsError(Exception):
+    """A refusal with an HTTP status and a spec error code.
+
+    ``headers`` carries what a client needs to react (``Retry-After`` on 429,
+    ``WWW-Authenticate`` on 401).
+    """
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+    def to_response(self) -> Response:
+        response = jsonify(self.body())
+        response.status_code = self.status
+        response.headers.update(self.headers)
+        return response
+
+    def __repr__(self) -> str:
+        return f"AnalyticsError({self.status}, {self.code!r}, {self.message!r})"

@@ -1,0 +1,138 @@
+"""Query parameters of the analytics endpoints: parsing, defaults, limits.
+
+One function, :func:`parse_query`, turns raw query arguments into a
+normalised :class:`Query` or raises :class:`~.errors.AnalyticsError` with the
+spec's code. The JSON API and the dashboard fragments both call it, so the
+two can never disagree on what a valid period is. The normalised query is
+also what the cache key hashes, so ``?from=2026-03-01`` and the same request
+with the default ``to`` spelled out share one cache entry.
+
+Decisions (see DESIGN.md): days are UTC, ranges are inclusive, a range
+"exceeds N days" when it holds more than N days, ``to`` may not be after
+today, the default period is today-30 .. today.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from . import errors
+from .errors import AnalyticsError
+
+USAGE_SUMMARY = "usage-summary"
+AGENT_ACTIVITY = "agent-activity"
+TOKEN_TRENDS = "token-trends"
+ENDPOINTS = (USAGE_SUMMARY, AGENT_ACTIVITY, TOKEN_TRENDS)
+
+#: The longest period each endpoint accepts, in days (spec "Constraints").
+MAX_DAYS: dict[str, int] = {USAGE_SUMMARY: 365, AGENT_ACTIVITY: 90, TOKEN_TRENDS: 365}
+DEFAULT_DAYS_BACK = 30
+GRANULARITIES = ("day", "week")
+
+#: Which parameters each endpoint reads; anything else is ignored, as HTTP APIs usually do.
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    USAGE_SUMMARY: ("from", "to"),
+    AGENT_ACTIVITY: ("from", "to", "agentId"),
+    TOKEN_TRENDS: ("from", "to", "granularity"),
+}
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A validated request for one endpoint, all defaults applied."""
+
+    endpoint: str
+    from_: date
+    to: date
+    agent_id: uuid.UUID | None = None
+    granularity: str = "day"
+
+    @property
+    def days(self) -> int:
+        return (self.to - self.from_).days + 1
+
+    def normalised(self) -> dict[str, Any]:
+        """The parameters that define the answer, as plain strings (for the cache key)."""
+        out: dict[str, Any] = {"from": self.from_.isoformat(), "to": self.to.isoformat()}
+        if self.endpoint == AGENT_ACTIVITY:
+            out["agentId"] = str(self.agent_id) if self.agent_id else None
+        if self.endpoint == TOKEN_TRENDS:
+            out["granularity"] = self.granularity
+        return out
+
+
+def parse_query(args: Mapping[str, Any], endpoint: str, today: date) -> Query:
+    """Validate ``args`` (e.g. ``request.args``) for ``endpoint`` against ``today`` (UTC).
+
+    Raises :class:`AnalyticsError` (400) with ``INVALID_DATE`` for a malformed
+    date, ``INVALID_AGENT_ID`` for a malformed agentId, ``INVALID_GRANULARITY``
+    and ``INVALID_DATE_RANGE`` as the spec says.
+    """
+    if endpoint not in _ALLOWED:
+        raise ValueError(f"Unknown analytics endpoint {endpoint!r}; expected one of {ENDPOINTS}.")
+    to = _date(args, "to") or today
+    # With ``to`` defaulted this is the spec's "30 days ago"; with ``to`` given,
+    # the 30 days before it, so ``?to=`` alone never yields from > to.
+    from_ = _date(args, "from") or to - timedelta(days=DEFAULT_DAYS_BACK)
+    check_range(endpoint, from_, to, today)
+    agent_id = _agent_id(args) if endpoint == AGENT_ACTIVITY else None
+    granularity = _granularity(args) if endpoint == TOKEN_TRENDS else "day"
+    return Query(endpoint, from_, to, agent_id, granularity)
+
+
+def check_range(endpoint: str, from_: date, to: date, today: date) -> None:
+    """The spec's period rules, shared by every caller that builds dates itself."""
+    if from_ > to:
+        raise AnalyticsError(400, errors.INVALID_DATE_RANGE, f"'from' ({from_}) must not be after 'to' ({to}).")
+    if to > today:
+        raise AnalyticsError(400, errors.INVALID_DATE_RANGE, f"'to' ({to}) must not be after today ({today}, UTC).")
+    limit = MAX_DAYS[endpoint]
+    if (to - from_).days + 1 > limit:
+        raise AnalyticsError(
+            400, errors.INVALID_DATE_RANGE, f"The period may hold at most {limit} days for {endpoint}."
+        )
+
+
+def _single(args: Mapping[str, Any], name: str) -> str | None:
+    getlist = getattr(args, "getlist", None)
+    values = getlist(name) if getlist else ([args[name]] if name in args else [])
+    if len(values) > 1:
+        raise AnalyticsError(400, errors.INVALID_PARAMETER, f"'{name}' may be given once.")
+    return values[0] if values else None
+
+
+def _date(args: Mapping[str, Any], name: str) -> date | None:
+    raw = _single(args, name)
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _DATE.match(raw):
+        raise AnalyticsError(400, errors.INVALID_DATE, f"'{name}' must be a date as YYYY-MM-DD.")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise AnalyticsError(400, errors.INVALID_DATE, f"'{name}' is not a calendar date: {raw!r}.") from None
+
+
+def _agent_id(args: Mapping[str, Any]) -> uuid.UUID | None:
+    raw = _single(args, "agentId")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _UUID.match(raw):
+        raise AnalyticsError(400, errors.INVALID_AGENT_ID, "'agentId' must be a UUID.")
+    return uuid.UUID(raw)
+
+
+def _granularity(args: Mapping[str, Any]) -> str:
+    raw = _single(args, "granularity")
+    if raw is None:
+        return "day"
+    if raw not in GRANULARITIES:
+        raise AnalyticsError(400, errors.INVALID_GRANULARITY, "'granularity' must be 'day' or 'week'.")
+    return raw

@@ -1,0 +1,122 @@
+"""Rate limits of the JSON API with Flask-Limiter: per tenant, per address before authentication.
+
+The design fixes where the limit applies: after the tenant (401) and tier
+(403) checks and before the parameters are read, so a limit is keyed by the
+tenant, not by whatever proxy address a client hides behind. Flask-Limiter's
+own middleware runs before any blueprint hook, so the plugin does not use it
+for its limits: each limit is a Flask-Limiter ``shared_limit`` on a small
+marker function that the API pipeline calls at the right step. The limits
+still go through Flask-Limiter's machinery (storage URI, strategy, in-memory
+fallback when Redis is down, error swallowing, ``RateLimitExceeded``).
+
+The plugin's ``Limiter`` is its own (one per app, ``key_prefix``
+"agentidp_analytics") with every setting passed explicitly, so the host's
+``RATELIMIT_*`` defaults and application limits never apply twice; its
+request filter leaves every host route alone. A host that sets
+``RATELIMIT_ENABLED = False`` turns these limits off too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from flask import Flask, g
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+from . import errors
+from .errors import AnalyticsError
+
+KEY_PREFIX = "agentidp_analytics"
+
+
+def _tenant_key() -> str:
+    tenant = g.get("agentidp_analytics_tenant")
+    return f"tenant:{tenant.id}" if tenant is not None else f"address:{get_remote_address()}"
+
+
+def _address_key() -> str:
+    return f"address:{get_remote_address()}"
+
+
+def _always() -> bool:
+    return True
+
+
+class RateLimits:
+    """The per-tenant and the unauthenticated limit of one app."""
+
+    def __init__(self, app: Flask, *, enabled: bool, per_tenant: str, unauthenticated: str, storage_uri: str) -> None:
+        self.enabled = enabled
+        self.limiter = Limiter(
+            key_func=_tenant_key,
+            storage_uri=storage_uri,
+            storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+            if storage_uri.startswith(("redis://", "rediss://"))
+            else {},
+            strategy="fixed-window",
+            key_prefix=KEY_PREFIX,
+            headers_enabled=False,
+            swallow_errors=True,
+            in_memory_fallback_enabled=True,
+            default_limits_exempt_when=_always,
+            application_limits_exempt_when=_always,
+            meta_limits=[],
+        )
+        # Flask-Limiter's middleware never limits a request by itself here:
+        # only the markers below, called by the API pipeline, count.
+        self.limiter.request_filter(lambda: not g.get("agentidp_analytics_limiting", False))
+        self.limiter.init_app(app)
+        self._tenant = self.limiter.shared_limit(per_tenant, scope="analytics-tenant", key_func=_tenant_key)(
+            _marker("tenant")
+        )
+        self._anonymous = self.limiter.shared_limit(
+            unauthenticated, scope="analytics-unauthenticated", key_func=_address_key
+        )(_marker("unauthenticated"))
+
+    def check_tenant(self) -> None:
+        """Count one request of the tenant in ``g``; raise RATE_LIMITED when over the limit."""
+        self._check(self._tenant)
+
+    def check_unauthenticated(self) -> None:
+        """Count one unauthenticated request of this client address."""
+        self._check(self._anonymous)
+
+    def _check(self, marker: Callable[[], None]) -> None:
+        if not self.enabled:
+            return
+        g.agentidp_analytics_limiting = True
+        try:
+            marker()
+        except RateLimitExceeded:
+            raise AnalyticsError(
+                429,
+                errors.RATE_LIMITED,
+                "Too many analytics requests; retry after the number of seconds in Retry-After.",
+                headers={"Retry-After": str(self._retry_after())},
+            ) from None
+        finally:
+            g.agentidp_analytics_limiting = False
+
+    def _retry_after(self) -> int:
+        current = self.limiter.current_limit
+        if current is None:
+            return 1
+        try:
+            return max(1, math.ceil(current.reset_at - time.time()))
+        except Exception:  # noqa: BLE001 - storage gone between hit and stats: a safe hint
+            return 1
+
+    def reset(self) -> None:
+        """Clear every counter (tests, and operators after changing limits)."""
+        self.limiter.reset()
+
+
+def _marker(name: str) -> Callable[[], None]:
+    def limited() -> None:
+        """Does nothing: Flask-Limiter's wrapper around it is the check."""
+
+    limited.__name__ = limited.__qualname__ = f"agentidp_analytics_{name}_limit"
+    return limited

@@ -1,0 +1,79 @@
+"""The JSON shapes of the analytics API (the spec's TypeScript interfaces, in Python).
+
+The service returns exactly these plain dicts; the JSON API serialises them
+unchanged and the dashboard fragments render them. ``dataCompleteThrough`` is
+the one field the plugin adds to the spec's shapes: the last UTC day up to
+which the nightly roll-up is complete (None before the first run), because
+today is never aggregated before tomorrow's run.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+# ``from`` is a Python keyword: the functional syntax is the only way to name it.
+#: The inclusive period, both days as YYYY-MM-DD.
+Period = TypedDict("Period", {"from": str, "to": str})
+
+
+class Summary(TypedDict):
+    totalApiCalls: int
+    totalTokenIssuances: int
+    totalCredentialRotations: int
+    activeAgentCount: int
+    averageDailyApiCalls: int
+    peakDailyApiCalls: int
+    peakDate: str | None
+
+
+class UsageSummary(TypedDict):
+    tenantId: str
+    period: Period
+    summary: Summary
+    dataCompleteThrough: str | None
+
+
+class DailyActivity(TypedDict):
+    date: str
+    apiCalls: int
+    tokenIssuances: int
+    credentialRotations: int
+
+
+class AgentActivity(TypedDict):
+    agentId: str
+    agentName: str
+    dailyActivity: list[DailyActivity]
+
+
+class AgentActivityResponse(TypedDict):
+    tenantId: str
+    period: Period
+    agents: list[AgentActivity]
+    dataCompleteThrough: str | None
+
+
+class TokenTrendPoint(TypedDict):
+    date: str
+    totalIssuances: int
+    successfulIssuances: int
+    failedIssuances: int
+    uniqueAgents: int
+
+
+class TokenTrendsResponse(TypedDict):
+    tenantId: str
+    period: Period
+    granularity: Literal["day", "week"]
+    dataPoints: list[TokenTrendPoint]
+    dataCompleteThrough: str | None
+
+
+class DailyAggregate(TypedDict):
+    """One row of ``analytics_daily_aggregates`` as the spec's ``DailyAggregate``."""
+
+    tenantId: str
+    agentId: str | None
+    date: str
+    metricType: str
+    count: int
