@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_CACHE_REDIS_URL": None,
     "ANALYTICS_CACHE_TTL_SUMMARY": 60,
     "ANALYTICS_CACHE_TTL_DEFAULT": 300,
+    # After a cache backend failure, serve from the database this many seconds before retrying it.
+    "ANALYTICS_CACHE_RETRY_SECONDS": 5,
     # Rate limits (Flask-Limiter syntax).
     "ANALYTICS_RATELIMIT_ENABLED": True,
     "ANALYTICS_RATELIMIT": "120 per minute",
@@ -47,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     # Prometheus: a registry object to use, or None for a fresh one per app.
     "ANALYTICS_METRICS_ENABLED": True,
     "ANALYTICS_METRICS_REGISTRY": None,
+    # Where the plugin serves /metrics when the host hands in no registry (None: nowhere).
+    "ANALYTICS_METRICS_PATH": "/metrics",
     # Dashboard tab.
     "ANALYTICS_GALLERY_ENABLED": False,
     "ANALYTICS_ROTATION_STALE_DAYS": 30,
@@ -89,6 +93,12 @@ def validate(config: Mapping[str, Any]) -> None:
     tiers = config["ANALYTICS_PAID_TIERS"]
     if isinstance(tiers, str) or not all(isinstance(t, str) for t in tiers):
         raise ValueError(f"ANALYTICS_PAID_TIERS must be a list of tier names, got {tiers!r}.")
+    retry = config["ANALYTICS_CACHE_RETRY_SECONDS"]
+    if not isinstance(retry, (int, float)) or isinstance(retry, bool) or retry < 0:
+        raise ValueError(f"ANALYTICS_CACHE_RETRY_SECONDS must be a number of seconds >= 0, got {retry!r}.")
+    path = config["ANALYTICS_METRICS_PATH"]
+    if path is not None and (not isinstance(path, str) or not path.startswith("/")):
+        raise ValueError(f"ANALYTICS_METRICS_PATH must be a URL path starting with '/' or None, got {path!r}.")
     for key in ("ANALYTICS_RATELIMIT", "ANALYTICS_RATELIMIT_UNAUTHENTICATED"):
         if not isinstance(config[key], str) or not config[key].strip():
             raise ValueError(f"{key} must be a Flask-Limiter rate string such as '120 per minute'.")

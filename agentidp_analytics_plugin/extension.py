@@ -13,13 +13,17 @@ from flask import Flask, Request, current_app
 from flask_sqlalchemy import SQLAlchemy
 
 from . import config as settings
-from . import migration_setup, scheduler
+from . import exporter, migration_setup, scheduler
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
 from .blueprint import bp
+from .caching import AnalyticsCache, build_cache
 from .cli import analytics_cli
 from .host import Resolver, Tenant, load_resolver, resolve
 from .metrics import AnalyticsMetrics, build_metrics
+from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY
+from .ratelimit import RateLimits
 from .schema import Tables, build_tables
+from .service import AnalyticsService
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,12 @@ class AnalyticsState:
         self.ui_resolver = ui_resolver
         self.migrations_registered = False
         self.scheduled = False
+        #: Set up by ``init_app``: the cache shared by the API and the tab, the
+        #: service both call, the API's rate limits and the /metrics exporter.
+        self.cache: AnalyticsCache | None = None
+        self.service: AnalyticsService | None = None
+        self.limiter: RateLimits | None = None
+        self.exporter: Any = None
 
     @property
     def engine(self) -> sa.Engine:
@@ -124,7 +134,8 @@ class AnalyticsPlugin:
     ``ANALYTICS_CACHE_TTL_SUMMARY``, ``ANALYTICS_CACHE_TTL_DEFAULT``,
     ``ANALYTICS_RATELIMIT_ENABLED``, ``ANALYTICS_RATELIMIT``,
     ``ANALYTICS_RATELIMIT_UNAUTHENTICATED``, ``ANALYTICS_RATELIMIT_STORAGE_URI``,
-    ``ANALYTICS_METRICS_ENABLED``, ``ANALYTICS_METRICS_REGISTRY``,
+    ``ANALYTICS_CACHE_RETRY_SECONDS``,
+    ``ANALYTICS_METRICS_ENABLED``, ``ANALYTICS_METRICS_REGISTRY``, ``ANALYTICS_METRICS_PATH``,
     ``ANALYTICS_GALLERY_ENABLED``, ``ANALYTICS_ROTATION_STALE_DAYS``,
     ``ANALYTICS_HEATMAP_AGENTS``.
     """
@@ -159,6 +170,7 @@ class AnalyticsPlugin:
             ui_resolver=load_resolver(cfg["ANALYTICS_UI_TENANT_RESOLVER"], "ANALYTICS_UI_TENANT_RESOLVER"),
         )
         app.extensions[EXTENSION_KEY] = state
+        _wire_request_path(app, state)
 
         state.migrations_registered = migration_setup.register(app)
         if not state.migrations_registered:
@@ -173,6 +185,42 @@ class AnalyticsPlugin:
         app.cli.add_command(analytics_cli)
         _add_nav_entry(app)
         state.scheduled = scheduler.schedule(app)
+
+
+def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
+    """Cache, service, rate limits and /metrics: what a request goes through."""
+    cfg = app.config
+    state.cache = AnalyticsCache(
+        build_cache(app, cfg["ANALYTICS_CACHE_REDIS_URL"]),
+        state.metrics,
+        backoff=cfg["ANALYTICS_CACHE_RETRY_SECONDS"],
+    )
+    default_ttl = cfg["ANALYTICS_CACHE_TTL_DEFAULT"]
+    state.service = AnalyticsService(
+        lambda: state.db.engine,
+        state.tables,
+        state.metrics,
+        state.cache,
+        ttl={
+            USAGE_SUMMARY: cfg["ANALYTICS_CACHE_TTL_SUMMARY"],
+            AGENT_ACTIVITY: default_ttl,
+            TOKEN_TRENDS: default_ttl,
+        },
+    )
+    state.limiter = RateLimits(
+        app,
+        enabled=bool(cfg["ANALYTICS_RATELIMIT_ENABLED"]),
+        per_tenant=cfg["ANALYTICS_RATELIMIT"],
+        unauthenticated=cfg["ANALYTICS_RATELIMIT_UNAUTHENTICATED"],
+        storage_uri=cfg["ANALYTICS_RATELIMIT_STORAGE_URI"] or "memory://",
+    )
+    if cfg["ANALYTICS_METRICS_ENABLED"]:
+        state.exporter = exporter.expose(
+            app,
+            state.metrics,
+            cfg["ANALYTICS_METRICS_PATH"],
+            host_registry=cfg["ANALYTICS_METRICS_REGISTRY"] is not None,
+        )
 
 
 def _import_views(name: str) -> None:
