@@ -6,6 +6,8 @@ working plugin: Jinja finds its templates, the blueprint serves its assets and
 Alembic finds the revision, all through ``importlib.resources``.
 """
 
+from pathlib import Path
+
 from setuptools import setup
 
 PACKAGE = "agentidp_analytics_plugin"
@@ -14,7 +16,7 @@ setup(
     name="agentidp-analytics-plugin",
     version="0.1.0",
     description="Advanced Analytics for a Flask-based Agent IdP: nightly roll-up, JSON API, HTMX dashboard tab.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=[

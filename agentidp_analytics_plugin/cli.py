@@ -16,7 +16,7 @@ analytics_cli = AppGroup("analytics", help="Advanced Analytics: aggregation and 
 class _Day(click.ParamType):
     name = "YYYY-MM-DD"
 
-    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+    def convert(self, value, param, ctx):
         if isinstance(value, date):
             return value
         try:

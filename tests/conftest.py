@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.host_app import HostData, create_host_app, upgrade_schema
+from host_app import HostData, create_host_app, upgrade_schema
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PG_DATABASE = "analytics_plugin_test"

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from agentidp_analytics_plugin import locking
-from tests.host_app import HostData
+from host_app import HostData
 
 TODAY = date(2026, 11, 20)
 D = TODAY - timedelta(days=1)
@@ -243,7 +243,7 @@ WORKER = textwrap.dedent(
     """
     import json, sys, time
     from datetime import date
-    from tests.host_app import create_host_app
+    from host_app import create_host_app
     url, start_at, today = sys.argv[1], float(sys.argv[2]), date.fromisoformat(sys.argv[3])
     app = create_host_app(url, ANALYTICS_REAGGREGATE_DAYS=0)
     with app.app_context():
@@ -261,7 +261,7 @@ def test_two_processes_running_the_job_at_once_do_the_work_once(pg_app, pg_host,
     days = [D - timedelta(days=i) for i in range(60)]
     pg_host.events([(tenant, agent, d, m, 3) for d in days for m in ("api_calls", "token_issuances")])
     start_at = time.time() + 4
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, pg_url, str(start_at), TODAY.isoformat()],

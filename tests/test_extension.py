@@ -66,7 +66,7 @@ def test_invalid_settings_fail_at_start_up_naming_the_key(key, value):
 
 
 def test_resolvers_may_be_import_strings():
-    app = bare_app(ANALYTICS_API_TENANT_RESOLVER="tests.host_app:resolve_api_tenant")
+    app = bare_app(ANALYTICS_API_TENANT_RESOLVER="host_app:resolve_api_tenant")
     AnalyticsPlugin(app)
     assert app.extensions["agentidp_analytics"].api_resolver.__name__ == "resolve_api_tenant"
 
@@ -81,7 +81,7 @@ def test_the_nav_entry_follows_the_enabled_flag(app):
 
 
 def test_the_plugin_versions_join_the_hosts_alembic_config(app):
-    from tests.host_app import MIGRATIONS
+    from host_app import MIGRATIONS
 
     with app.app_context():
         config = app.extensions["migrate"].migrate.get_config(MIGRATIONS)

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade
 
-from tests.host_app import MIGRATIONS, upgrade_schema
+from host_app import MIGRATIONS, upgrade_schema
 
 # SQLite's unique key is an expression index, which reflection skips with a warning.
 pytestmark = pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
