@@ -1,0 +1,379 @@
+/*
+ * Analytics tab: builds the charts of HTMX fragments from the JSON they carry.
+ *
+ * The host's CSP allows no inline script, so fragments ship their chart data
+ * as <script type="application/json"> (never executed) next to a
+ * <canvas data-chart="heatmap|trends" data-chart-source="<id of the JSON>">.
+ * This file builds a Chart.js instance for every such canvas when htmx loads
+ * content, and destroys it when htmx removes the canvas, so swaps never leak
+ * charts. Agent names reach the page only through Chart.js canvas text, never
+ * through innerHTML.
+ *
+ * For tests and benchmarks: every built canvas gets data-chart-ready="true"
+ * and data-render-ms; window.analyticsCharts lists the live instances.
+ * Animations are off under prefers-reduced-motion, with
+ * <html data-aa-no-animation>, and for very large heatmaps.
+ */
+(function () {
+  'use strict';
+
+  var Chart = window.Chart;
+  if (!Chart) {
+    return;
+  }
+
+  // Viridis, light to dark: perceptually even, safe for colour-blind readers.
+  // The same colours are in analytics.css (.aa-scale-N), used by the legend.
+  var ZERO = '#e8eaed';
+  var STEPS = ['#fde725', '#7ad151', '#22a884', '#2a788e', '#414487', '#440154'];
+
+  // Okabe-Ito colours, each line also with its own dash and point shape, so
+  // no series is told apart by colour alone.
+  var SERIES_STYLE = {
+    totalIssuances: { color: '#0072B2', dash: [], point: 'circle' },
+    successfulIssuances: { color: '#009E73', dash: [6, 3], point: 'rect' },
+    failedIssuances: { color: '#D55E00', dash: [2, 3], point: 'triangle' },
+    uniqueAgents: { color: '#CC79A7', dash: [10, 4, 2, 4], point: 'rectRot', axis: 'y2' }
+  };
+
+  var LARGE_HEATMAP = 5000; // cells; above this, never animate
+  var charts = new Map();
+
+  window.analyticsCharts = {
+    /** The Chart instance drawn on the canvas with this id, or undefined. */
+    get: function (id) {
+      var canvas = document.getElementById(id);
+      return canvas ? charts.get(canvas) : undefined;
+    },
+    /** Every live chart instance. */
+    all: function () {
+      return Array.from(charts.values());
+    },
+    get size() {
+      return charts.size;
+    }
+  };
+
+  function animationsOff() {
+    return document.documentElement.hasAttribute('data-aa-no-animation') ||
+      (window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches);
+  }
+
+  function readData(canvas) {
+    var source = document.getElementById(canvas.getAttribute('data-chart-source'));
+    return source ? JSON.parse(source.textContent) : null;
+  }
+
+  function truncate(text, max) {
+    return text.length > max ? text.slice(0, max - 1) + '\u2026' : text;
+  }
+
+  function shortDate(iso) {
+    return iso.slice(5); // MM-DD; the full date is in the tooltip and the table
+  }
+
+  function cssVar(name, fallback) {
+    var value = getComputedStyle(document.documentElement).getPropertyValue(name);
+    return value && value.trim() ? value.trim() : fallback;
+  }
+
+  function colourFor(bins, value) {
+    if (!value) {
+      return ZERO;
+    }
+    for (var i = 0; i < bins.length; i++) {
+      if (value <= bins[i]) {
+        return STEPS[i];
+      }
+    }
+    return STEPS[bins.length - 1];
+  }
+
+  // Paints the chart area in the "no calls" colour, so only active cells are
+  // drawn: the API's activity is sparse, and a 500 x 90 grid stays fast.
+  var zeroBackground = {
+    id: 'aaZeroBackground',
+    beforeDatasetsDraw: function (chart) {
+      var area = chart.chartArea;
+      var ctx = chart.ctx;
+      ctx.save();
+      ctx.fillStyle = ZERO;
+      ctx.fillRect(area.left, area.top, area.right - area.left, area.bottom - area.top);
+      ctx.restore();
+    }
+  };
+
+  // One tick per cell (min/max sit half a cell outside, so the generated ticks
+  // would fall on cell borders); autoSkip thins them when they do not fit.
+  function cellTicks(count) {
+    return function (scale) {
+      var ticks = new Array(count);
+      for (var i = 0; i < count; i++) {
+        ticks[i] = { value: i };
+      }
+      scale.ticks = ticks;
+    };
+  }
+
+  function buildHeatmap(canvas, data) {
+    var rows = data.agents.length;
+    var cols = data.dates.length;
+    var cells = data.cells;
+    var points = new Array(cells.length);
+    var colours = new Array(cells.length);
+    for (var i = 0; i < cells.length; i++) {
+      var c = cells[i];
+      points[i] = { x: c[1], y: c[0], v: c[2], t: c[3], r: c[4] };
+      colours[i] = colourFor(data.bins, c[2]);
+    }
+    var rowHeight = rows > 100 ? 12 : rows > 30 ? 16 : 24;
+    canvas.parentElement.style.height = Math.max(140, rows * rowHeight + 70) + 'px';
+    var text = cssVar('--aa-text', '#1f2328');
+    var gap = cols > 60 ? 0 : 1;
+
+    return new Chart(canvas, {
+      type: 'matrix',
+      data: {
+        datasets: [{
+          label: 'API calls',
+          data: points,
+          backgroundColor: colours,
+          borderWidth: 0,
+          width: function (ctx) {
+            var area = ctx.chart.chartArea;
+            return area ? Math.max(1, (area.right - area.left) / cols - gap) : 0;
+          },
+          height: function (ctx) {
+            var area = ctx.chart.chartArea;
+            return area ? Math.max(1, (area.bottom - area.top) / rows - gap) : 0;
+          }
+        }]
+      },
+      options: {
+        maintainAspectRatio: false,
+        responsive: true,
+        animation: animationsOff() || cells.length > LARGE_HEATMAP ? false : { duration: 300 },
+        normalized: true,
+        interaction: { mode: 'nearest', intersect: true },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            displayColors: false,
+            callbacks: {
+              title: function (items) {
+                return items.length ? data.agents[items[0].raw.y] : '';
+              },
+              label: function (item) {
+                var p = item.raw;
+                return [
+                  data.dates[p.x],
+                  'API calls: ' + p.v.toLocaleString(),
+                  'Tokens issued: ' + p.t.toLocaleString(),
+                  'Credential rotations: ' + p.r.toLocaleString()
+                ];
+              }
+            }
+          }
+        },
+        scales: {
+          x: {
+            type: 'linear',
+            position: 'top',
+            min: -0.5,
+            max: cols - 0.5,
+            offset: false,
+            grid: { display: false },
+            border: { display: false },
+            afterBuildTicks: cellTicks(cols),
+            ticks: {
+              color: text,
+              maxRotation: 0,
+              autoSkipPadding: 12,
+              callback: function (value) {
+                return data.dates[value] ? shortDate(data.dates[value]) : '';
+              }
+            }
+          },
+          y: {
+            type: 'linear',
+            reverse: true,
+            min: -0.5,
+            max: rows - 0.5,
+            offset: false,
+            grid: { display: false },
+            border: { display: false },
+            afterBuildTicks: cellTicks(rows),
+            afterFit: function (scale) {
+              scale.width = Math.min(scale.width, 190);
+            },
+            ticks: {
+              color: text,
+              autoSkip: true,
+              font: { size: rows > 30 ? 10 : 12 },
+              callback: function (value) {
+                return data.agents[value] !== undefined ? truncate(data.agents[value], 26) : '';
+              }
+            }
+          }
+        }
+      },
+      plugins: [zeroBackground]
+    });
+  }
+
+  function buildTrends(canvas, data) {
+    var text = cssVar('--aa-text', '#1f2328');
+    var grid = cssVar('--aa-grid', '#d0d7de');
+    var datasets = data.series.map(function (series) {
+      var style = SERIES_STYLE[series.key] || SERIES_STYLE.totalIssuances;
+      return {
+        label: series.label,
+        data: series.data,
+        borderColor: style.color,
+        backgroundColor: style.color,
+        borderDash: style.dash,
+        pointStyle: style.point,
+        pointRadius: data.labels.length > 60 ? 0 : 3,
+        pointHoverRadius: 5,
+        borderWidth: 2,
+        tension: 0,
+        yAxisID: style.axis || 'y'
+      };
+    });
+    return new Chart(canvas, {
+      type: 'line',
+      data: { labels: data.labels, datasets: datasets },
+      options: {
+        maintainAspectRatio: false,
+        responsive: true,
+        animation: animationsOff() ? false : { duration: 300 },
+        interaction: { mode: 'index', intersect: false },
+        plugins: {
+          legend: { labels: { usePointStyle: true, color: text } },
+          tooltip: {
+            callbacks: {
+              title: function (items) {
+                return items.length ? (data.granularity === 'week' ? 'Week of ' : '') + data.labels[items[0].dataIndex] : '';
+              }
+            }
+          }
+        },
+        scales: {
+          x: {
+            grid: { color: grid },
+            ticks: {
+              color: text,
+              maxRotation: 0,
+              autoSkipPadding: 16,
+              callback: function (value) {
+                return shortDate(data.labels[value] || '');
+              }
+            }
+          },
+          y: {
+            beginAtZero: true,
+            grid: { color: grid },
+            ticks: { color: text, precision: 0 },
+            title: { display: true, text: 'Tokens', color: text }
+          },
+          y2: {
+            beginAtZero: true,
+            position: 'right',
+            grid: { drawOnChartArea: false },
+            ticks: { color: text, precision: 0 },
+            title: { display: true, text: 'Unique agents', color: text }
+          }
+        }
+      }
+    });
+  }
+
+  var BUILDERS = { heatmap: buildHeatmap, trends: buildTrends };
+
+  function build(canvas) {
+    if (charts.has(canvas) || !canvas.isConnected) {
+      return;
+    }
+    var builder = BUILDERS[canvas.getAttribute('data-chart')];
+    var data = builder && readData(canvas);
+    if (!data) {
+      return;
+    }
+    var started = performance.now();
+    var chart = builder(canvas, data);
+    charts.set(canvas, chart);
+    canvas.setAttribute('data-render-ms', (performance.now() - started).toFixed(1));
+    canvas.setAttribute('data-chart-ready', 'true');
+  }
+
+  function buildWithin(root) {
+    if (!root || !root.querySelectorAll) {
+      return;
+    }
+    if (root.matches && root.matches('canvas[data-chart]')) {
+      build(root);
+    }
+    root.querySelectorAll('canvas[data-chart]').forEach(build);
+  }
+
+  function destroy(canvas) {
+    var chart = charts.get(canvas);
+    if (chart) {
+      chart.destroy();
+      charts.delete(canvas);
+      canvas.removeAttribute('data-chart-ready');
+    }
+  }
+
+  document.addEventListener('htmx:load', function (event) {
+    buildWithin(event.detail && event.detail.elt);
+  });
+
+  // htmx fires this for every element it is about to remove.
+  document.addEventListener('htmx:beforeCleanupElement', function (event) {
+    var elt = event.detail && event.detail.elt ? event.detail.elt : event.target;
+    if (elt && elt.tagName === 'CANVAS') {
+      destroy(elt);
+    }
+  });
+
+  // Typing a date means a custom range: switch the preset before htmx sends
+  // the form (capture phase runs before htmx's listener on the form).
+  document.addEventListener('change', function (event) {
+    var target = event.target;
+    if (target && target.hasAttribute && target.hasAttribute('data-aa-custom')) {
+      var custom = document.getElementById('aa-range-custom');
+      if (custom) {
+        custom.checked = true;
+      }
+    }
+  }, true);
+
+  // A panel whose request failed says so instead of "Loading..." forever.
+  function showFailure(event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.classList || !target.classList.contains('aa-panel-body')) {
+      return;
+    }
+    var box = document.createElement('div');
+    box.className = 'aa-state aa-state--error';
+    box.setAttribute('role', 'alert');
+    var title = document.createElement('p');
+    title.className = 'aa-state-title';
+    title.textContent = 'This panel could not be loaded.';
+    var hint = document.createElement('p');
+    hint.className = 'aa-state-hint';
+    hint.textContent = 'Check your connection and reload the page.';
+    box.appendChild(title);
+    box.appendChild(hint);
+    target.replaceChildren(box);
+    target.setAttribute('data-state', 'error');
+    target.removeAttribute('aria-busy');
+  }
+  document.addEventListener('htmx:responseError', showFailure);
+  document.addEventListener('htmx:sendError', showFailure);
+
+  if (document.readyState !== 'loading') {
+    buildWithin(document.body);
+  }
+})();
