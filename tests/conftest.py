@@ -112,3 +112,7 @@ def pg_app(pg_url: str) -> Iterator[Flask]:
 @pytest.fixture
 def pg_host(pg_app: Flask) -> HostData:
     return HostData(pg_app)
+
+
+# JSON API fixtures (Redis-backed app, seeded scenarios, statement counter).
+pytest_plugins = ("tests.api_fixtures",)
