@@ -1,14 +1,14 @@
 """The plugin's one blueprint: JSON API, HTMX tab and assets under ``/analytics``.
 
 Routes are attached by ``api.py`` and ``ui.py``; templates and static files are
-package data located with ``importlib.resources`` so an installed wheel works.
+package data (see :mod:`.resources`).
 """
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 from flask import Blueprint
+
+from .resources import data_dir
 
 BLUEPRINT_NAME = "agentidp_analytics"
 
@@ -16,7 +16,7 @@ bp = Blueprint(
     BLUEPRINT_NAME,
     __name__,
     url_prefix="/analytics",
-    template_folder=str(files("agentidp_analytics_plugin.templates")),
-    static_folder=str(files("agentidp_analytics_plugin.static")),
+    template_folder=data_dir("templates"),
+    static_folder=data_dir("static"),
     static_url_path="/static",
 )

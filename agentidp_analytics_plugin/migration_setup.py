@@ -11,11 +11,12 @@ they are not in the host's metadata, and without a filter every
 from __future__ import annotations
 
 import os
-from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
+from .resources import data_dir
 from .schema import AGGREGATES_TABLE, LEDGER_TABLE
 
 EXTENSION_KEY = "agentidp_analytics"
@@ -23,7 +24,7 @@ PLUGIN_TABLES = frozenset({AGGREGATES_TABLE, LEDGER_TABLE})
 
 
 def versions_dir() -> str:
-    return str(files("agentidp_analytics_plugin.migrations") / "versions")
+    return str(Path(data_dir("migrations")) / "versions")
 
 
 def add_version_location(config: Any) -> Any:
