@@ -69,7 +69,13 @@ def _echo_rollup(report: Any) -> None:
 @click.option("--name", default="cli", show_default=True, help="Label kept with the token.")
 def token_command(slug: str, name: str) -> None:
     """Create a tenant API token (Bearer) for the tenant SLUG and print it once."""
-    tenant = db.session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
+    try:
+        tenant = db.session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
+    except sa.exc.SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"Cannot read tenants ({type(exc).__name__}). Is the schema up to date? "
+            "Run 'flask --app reference_idp db upgrade heads'."
+        ) from exc
     if tenant is None:
         known = (
             ", ".join(db.session.scalars(sa.select(Tenant.slug).order_by(Tenant.slug))) or "none"

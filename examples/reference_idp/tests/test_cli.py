@@ -122,3 +122,17 @@ def test_token_command_prints_a_working_tenant_token(app):
     assert tier == "pro"
     with app.app_context():
         assert db.session.get(Tenant, tenant_id).slug == "acme"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_token_before_migrations_fails_with_advice(unmigrated_app):
+    result = unmigrated_app.test_cli_runner().invoke(args=["idp", "token", "acme"])
+    assert result.exit_code != 0
+    assert "db upgrade heads" in result.stderr
+
+
+def test_flask_db_upgrade_heads_command_builds_the_schema(unmigrated_app):
+    result = unmigrated_app.test_cli_runner().invoke(args=["db", "upgrade", "heads"])
+    assert result.exit_code == 0, result.output
+    with unmigrated_app.app_context():
+        assert "usage_events" in sa.inspect(db.engine).get_table_names()
