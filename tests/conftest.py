@@ -10,6 +10,7 @@ backends. Nothing here mocks the database or the cache.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,14 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from host_app import HostData, create_host_app, upgrade_schema
+# Appended, never prepended: ``tests`` becomes importable while an installed
+# agentidp_analytics_plugin (the wheel tox builds) still wins over the source tree.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
+from host_app import HostData, create_host_app, upgrade_schema  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-PG_DATABASE = "analytics_plugin_test"
+PG_DATABASE = os.environ.get("TEST_PG_DATABASE", "analytics_plugin_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BACKENDS = [b.strip() for b in os.environ.get("ANALYTICS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
@@ -115,4 +120,4 @@ def pg_host(pg_app: Flask) -> HostData:
 
 
 # JSON API fixtures (Redis-backed app, seeded scenarios, statement counter).
-pytest_plugins = ("tests.api_fixtures",)
+pytest_plugins = ("api_fixtures",)
