@@ -18,7 +18,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask import (
@@ -32,7 +32,12 @@ from flask import (
 )
 
 from . import rotations
+from .aggregation import utc_today
+from .api import analytics_allowed
 from .blueprint import bp
+from .errors import AnalyticsError
+from .host import Tenant
+from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY, parse_query
 
 PRESETS: tuple[str, ...] = ("7", "30", "90")
 DEFAULT_PRESET = "30"
@@ -358,10 +363,6 @@ def _state() -> Any:
     return current_app.extensions["agentidp_analytics"]
 
 
-def _utc_today() -> date:
-    return datetime.now(UTC).date()
-
-
 def _gate() -> tuple[uuid.UUID, bool] | Response:
     """Flag (404), tenant (401) and tier: returns (tenant id, may see analytics)."""
     cfg = current_app.config
@@ -374,9 +375,9 @@ def _gate() -> tuple[uuid.UUID, bool] | Response:
             response.headers["HX-Refresh"] = "true"
             return response
         abort(401)
-    tenant_id, tier = (tenant.id, tenant.tier) if hasattr(tenant, "tier") else tenant
-    allowed = cfg.get("ANALYTICS_FREE_TIER", False) or tier in cfg.get("ANALYTICS_PAID_TIERS", ("pro", "enterprise"))
-    return tenant_id, allowed
+    if not isinstance(tenant, Tenant):
+        tenant = Tenant(*tenant)
+    return tenant.id, analytics_allowed(tenant)
 
 
 def _tab_links() -> Links:
@@ -398,7 +399,7 @@ def tab() -> Response | str:
     if isinstance(gate, Response):
         return gate
     tenant_id, allowed = gate
-    today = _utc_today()
+    today = utc_today()
     controls = read_controls(request.args, today)
     links = _tab_links()
     if not allowed:
@@ -432,26 +433,22 @@ def fragment(panel: str) -> Response | str:
     tenant_id, allowed = gate
     if not allowed:
         return _partial("upgrade")
-    # The core's validation, imported here so the gallery works without it.
-    from .errors import AnalyticsError
-    from .params import parse_query
-
     cfg = current_app.config
-    today = _utc_today()
+    today = utc_today()
     controls = read_controls(request.args, today)
     service = _state().service
     try:
         if panel == "summary":
-            q = parse_query(api_args(controls, with_agent=False), "usage-summary", today)
+            q = parse_query(api_args(controls, with_agent=False), USAGE_SUMMARY, today)
             return render_summary(service.get_usage_summary(tenant_id, q.from_, q.to))
         if panel == "heatmap":
-            q = parse_query(api_args(controls), "agent-activity", today)
+            q = parse_query(api_args(controls), AGENT_ACTIVITY, today)
             activity = service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id)
             return render_heatmap(activity, controls, _tab_links(), cfg["ANALYTICS_HEATMAP_AGENTS"])
         if panel == "trends":
-            q = parse_query(api_args(controls, with_agent=False, with_granularity=True), "token-trends", today)
+            q = parse_query(api_args(controls, with_agent=False, with_granularity=True), TOKEN_TRENDS, today)
             return render_trends(service.get_token_trends(tenant_id, q.from_, q.to, q.granularity))
-        q = parse_query(api_args(controls, with_agent=False), "usage-summary", today)
+        q = parse_query(api_args(controls, with_agent=False), USAGE_SUMMARY, today)
         agent_id = rotations.parse_agent_id(controls.agent_id)
         rows = rotations.rotation_table(
             tenant_id,
@@ -466,4 +463,4 @@ def fragment(panel: str) -> Response | str:
     except AnalyticsError as exc:
         return render_error(panel, ErrorState(exc.code, exc.message))
     except rotations.InvalidAgentId as exc:
-        return render_error(panel, ErrorState("INVALID_PARAMETER", str(exc)))
+        return render_error(panel, ErrorState("INVALID_AGENT_ID", str(exc)))

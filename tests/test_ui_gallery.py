@@ -1,0 +1,147 @@
+"""The gallery renders every component in every mock state, with no database.
+
+The app here is deliberately tiny (the blueprint and config defaults only):
+the gallery must work without a host, a tenant or a database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from agentidp_analytics_plugin import config as settings
+from agentidp_analytics_plugin import gallery, rotations, ui
+from agentidp_analytics_plugin.blueprint import bp
+
+STATES = list(gallery.STATES)
+PANELS = sorted(ui.PANEL_NAMES)
+
+
+def make_gallery_app(enabled: bool = True) -> Flask:
+    app = Flask(__name__)
+    settings.apply_defaults(app.config)
+    app.config.update(TESTING=True, ANALYTICS_GALLERY_ENABLED=enabled)
+    app.register_blueprint(bp)
+    return app
+
+
+@pytest.fixture
+def gallery_client() -> Iterator[FlaskClient]:
+    yield make_gallery_app().test_client()
+
+
+def _json_blocks(html: str) -> list[dict]:
+    return [json.loads(m) for m in re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', html, re.S)]
+
+
+def test_gallery_is_not_found_unless_enabled() -> None:
+    client = make_gallery_app(enabled=False).test_client()
+    assert client.get("/analytics/_gallery").status_code == 404
+    assert client.get("/analytics/_gallery/typical/summary").status_code == 404
+
+
+def test_gallery_page_has_a_shell_for_every_panel_of_every_state(gallery_client: FlaskClient) -> None:
+    html = gallery_client.get("/analytics/_gallery").get_data(as_text=True)
+    for state in STATES:
+        for panel in PANELS:
+            assert f'hx-get="/analytics/_gallery/{state}/{panel}' in html
+
+
+@pytest.mark.parametrize("panel", PANELS)
+@pytest.mark.parametrize("state", STATES)
+def test_gallery_fragment_renders(gallery_client: FlaskClient, state: str, panel: str) -> None:
+    response = gallery_client.get(f"/analytics/_gallery/{state}/{panel}")
+    assert response.status_code == 200
+    assert f'data-panel="{panel}"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_empty_state_is_shown_for_a_new_tenant(gallery_client: FlaskClient, panel: str) -> None:
+    html = gallery_client.get(f"/analytics/_gallery/empty/{panel}").get_data(as_text=True)
+    assert 'data-state="empty"' in html
+    assert "<canvas" not in html
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_hostile_agent_names_are_escaped(gallery_client: FlaskClient, panel: str) -> None:
+    html = gallery_client.get(f"/analytics/_gallery/html-names/{panel}").get_data(as_text=True)
+    assert "<img src=x" not in html
+    assert "<svg onload" not in html
+    assert "<script>alert" not in html
+    assert "<b>bold</b>" not in html
+
+
+def test_hostile_names_survive_intact_inside_chart_json(gallery_client: FlaskClient) -> None:
+    html = gallery_client.get("/analytics/_gallery/html-names/heatmap").get_data(as_text=True)
+    (payload,) = _json_blocks(html)
+    assert set(payload["agents"]) == set(gallery.HOSTILE_NAMES)
+
+
+def test_unknown_state_or_panel_is_not_found(gallery_client: FlaskClient) -> None:
+    assert gallery_client.get("/analytics/_gallery/nope/summary").status_code == 404
+    assert gallery_client.get("/analytics/_gallery/typical/nope").status_code == 404
+
+
+def test_heatmap_shows_the_busiest_agents_first_up_to_the_limit(gallery_client: FlaskClient) -> None:
+    html = gallery_client.get("/analytics/_gallery/agents-500/heatmap").get_data(as_text=True)
+    (payload,) = _json_blocks(html)
+    mock = gallery.build_state("agents-500")
+    assert payload["agents"] == [a["agentName"] for a in mock.activity["agents"][:20]]
+    assert "Show all 500 agents" in html
+
+
+def test_show_all_renders_every_agent_and_day(gallery_client: FlaskClient) -> None:
+    html = gallery_client.get("/analytics/_gallery/agents-500/heatmap?all=1").get_data(as_text=True)
+    (payload,) = _json_blocks(html)
+    assert (len(payload["agents"]), len(payload["dates"])) == (500, 90)
+    assert "Show the busiest 20 only" in html
+
+
+@pytest.mark.parametrize(("granularity", "points"), [("day", 30), ("week", 5)], ids=["day", "week"])
+def test_trends_have_one_point_per_bucket(gallery_client: FlaskClient, granularity: str, points: int) -> None:
+    html = gallery_client.get(f"/analytics/_gallery/typical/trends?granularity={granularity}").get_data(as_text=True)
+    (payload,) = _json_blocks(html)
+    assert payload["granularity"] == granularity
+    assert len(payload["labels"]) == points
+    assert [s["key"] for s in payload["series"]] == [
+        "totalIssuances",
+        "successfulIssuances",
+        "failedIssuances",
+        "uniqueAgents",
+    ]
+
+
+@pytest.mark.parametrize("sort", rotations.SORT_KEYS)
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_rotation_table_follows_the_sort_parameters(gallery_client: FlaskClient, sort: str, direction: str) -> None:
+    html = gallery_client.get(f"/analytics/_gallery/typical/rotations?sort={sort}&dir={direction}").get_data(
+        as_text=True
+    )
+    ids = re.findall(r'data-agent-id="([^"]+)"', html)
+    expected = rotations.sort_rows(gallery.build_state("typical").rotations, sort, direction)
+    assert ids == [r["agentId"] for r in expected]
+    assert f'aria-sort="{"ascending" if direction == "asc" else "descending"}"' in html
+
+
+def test_stale_agents_are_flagged_in_words(gallery_client: FlaskClient) -> None:
+    html = gallery_client.get("/analytics/_gallery/typical/rotations").get_data(as_text=True)
+    stale = sum(1 for r in gallery.build_state("typical").rotations if r["stale"])
+    assert html.count("Not rotated in 30+ days") == stale > 0
+
+
+def test_no_inline_script_or_style_anywhere(gallery_client: FlaskClient) -> None:
+    pages = [gallery_client.get("/analytics/_gallery").get_data(as_text=True)]
+    pages += [
+        gallery_client.get(f"/analytics/_gallery/{s}/{p}").get_data(as_text=True) for s in STATES for p in PANELS
+    ]
+    for html in pages:
+        assert " style=" not in html
+        assert "<style" not in html
+        assert re.search(r"<[^>]+\son[a-z]+=", html) is None
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert 'type="application/json"' in tag or " src=" in tag

@@ -1,0 +1,36 @@
+"""Shared set-up of the tab tests (no tests here): an own PostgreSQL database, log-in, roll-up."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import PG_ADMIN_URL
+
+#: The tab tests' own database, so they never race other suites on the shared one.
+UI_PG_DATABASE = "analytics_ui_views_test"
+
+
+def create_ui_pg_database() -> str:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {UI_PG_DATABASE} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {UI_PG_DATABASE}"))
+    admin.dispose()
+    return sa.make_url(PG_ADMIN_URL).set(database=UI_PG_DATABASE).render_as_string(hide_password=False)
+
+
+def log_in(client: FlaskClient, tenant_id: uuid.UUID) -> FlaskClient:
+    with client.session_transaction() as session:
+        session["tenant_id"] = str(tenant_id)
+    return client
+
+
+def roll_up(app: Flask, days: list[date], today: date) -> None:
+    with app.app_context():
+        report = app.extensions["agentidp_analytics"].aggregate(days=sorted(set(days)), today=today)
+        assert not getattr(report, "failed", None), report

@@ -1,0 +1,128 @@
+"""The pure parts of the tab: reading the controls, URLs, colour steps, sorting."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from agentidp_analytics_plugin import rotations, ui
+
+TODAY = date(2026, 3, 31)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({}, ("30", "2026-03-02", "2026-03-31")),
+        ({"range": "7"}, ("7", "2026-03-25", "2026-03-31")),
+        ({"range": "90"}, ("90", "2026-01-01", "2026-03-31")),
+        ({"range": "7", "from": "2025-01-01", "to": "2025-01-31"}, ("7", "2026-03-25", "2026-03-31")),
+        ({"from": "2026-01-01", "to": "2026-01-31"}, ("custom", "2026-01-01", "2026-01-31")),
+        ({"range": "custom", "from": "2026-01-01"}, ("custom", "2026-01-01", "")),
+        ({"range": "bogus"}, ("30", "2026-03-02", "2026-03-31")),
+    ],
+    ids=["default", "preset-7", "preset-90", "preset-beats-dates", "dates-mean-custom", "custom-open-end", "bogus"],
+)
+def test_read_controls_resolves_the_period(args: dict, expected: tuple[str, str, str]) -> None:
+    c = ui.read_controls(MultiDict(args), TODAY)
+    assert (c.range, c.from_, c.to) == expected
+
+
+def test_presets_hold_exactly_n_days_so_90_fits_the_heatmap_limit() -> None:
+    c = ui.read_controls(MultiDict({"range": "90"}), TODAY)
+    assert (date.fromisoformat(c.to) - date.fromisoformat(c.from_)).days + 1 == 90
+
+
+@pytest.mark.parametrize(
+    ("args", "sort", "direction"),
+    [
+        ({}, "stale", "desc"),
+        ({"sort": "agent"}, "agent", "asc"),
+        ({"sort": "rotations", "dir": "asc"}, "rotations", "asc"),
+        ({"sort": "name; DROP TABLE agents"}, "stale", "desc"),
+        ({"sort": "agent", "dir": "sideways"}, "agent", "asc"),
+    ],
+    ids=["default", "column-default-dir", "explicit", "unknown-key", "unknown-dir"],
+)
+def test_sort_parameters_are_whitelisted(args: dict, sort: str, direction: str) -> None:
+    c = ui.read_controls(MultiDict(args), TODAY)
+    assert (c.sort, c.direction) == (sort, direction)
+
+
+@pytest.mark.parametrize(
+    ("args", "query"),
+    [
+        ({}, {"range": "30"}),
+        ({"from": "2026-01-01", "to": "2026-01-31"}, {"range": "custom", "from": "2026-01-01", "to": "2026-01-31"}),
+        ({"range": "7", "granularity": "week"}, {"range": "7", "granularity": "week"}),
+        ({"agentId": "abc", "sort": "agent"}, {"range": "30", "agentId": "abc", "sort": "agent", "dir": "asc"}),
+    ],
+    ids=["default", "custom", "week", "agent-and-sort"],
+)
+def test_canonical_query_is_the_shortest_shareable_form(args: dict, query: dict) -> None:
+    assert ui.canonical_query(ui.read_controls(MultiDict(args), TODAY)) == query
+
+
+def test_api_args_leave_out_empty_values_so_api_defaults_apply() -> None:
+    c = ui.read_controls(MultiDict({"range": "custom", "from": "2026-01-01"}), TODAY)
+    assert ui.api_args(c) == {"from": "2026-01-01"}
+
+
+@pytest.mark.parametrize(
+    ("maximum", "bins"),
+    [
+        (0, []),
+        (3, [(1, 1), (2, 2), (3, 3)]),
+        (598, [(1, 100), (101, 200), (201, 300), (301, 400), (401, 500), (501, 598)]),
+        (13, [(1, 5), (6, 10), (11, 13)]),
+    ],
+    ids=["none", "tiny", "typical", "uneven"],
+)
+def test_heatmap_bins_cover_one_to_max_without_gaps(maximum: int, bins: list[tuple[int, int]]) -> None:
+    assert ui.heatmap_bins(maximum) == bins
+
+
+@pytest.mark.parametrize("maximum", [1, 7, 50, 999, 123_456])
+def test_heatmap_bins_are_contiguous(maximum: int) -> None:
+    bins = ui.heatmap_bins(maximum)
+    assert bins[0][0] == 1 and bins[-1][1] == maximum and len(bins) <= ui.HEATMAP_STEPS
+    assert all(b[0] == a[1] + 1 for a, b in zip(bins, bins[1:], strict=False))
+
+
+def _row(name: str, rotations_: int, last: str | None, mean: float | None, stale: bool) -> dict:
+    return {
+        "agentId": name,
+        "agentName": name,
+        "rotations": rotations_,
+        "lastRotation": last,
+        "meanDaysBetween": mean,
+        "stale": stale,
+    }
+
+
+ROWS = [
+    _row("b", 3, "2026-03-20", 4.0, False),
+    _row("a", 0, None, None, True),
+    _row("c", 1, "2026-01-10", None, True),
+    _row("d", 5, "2026-03-30", 2.5, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("sort", "direction", "order"),
+    [
+        ("agent", "asc", "abcd"),
+        ("agent", "desc", "dcba"),
+        ("rotations", "desc", "dbca"),
+        ("last_rotation", "asc", "acbd"),
+        ("last_rotation", "desc", "dbca"),
+        ("mean_days", "desc", "bdac"),
+        ("mean_days", "asc", "dbac"),
+        ("stale", "desc", "acbd"),
+    ],
+    ids=lambda v: str(v),
+)
+def test_sort_rows_orders_like_the_sql(sort: str, direction: str, order: str) -> None:
+    assert "".join(r["agentId"] for r in rotations.sort_rows(ROWS, sort, direction)) == order

@@ -1,0 +1,186 @@
+"""The tab and its fragments in a real host app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from agentidp_analytics_plugin.aggregation import utc_today
+from tests.host_app import HostData
+from tests.test_ui_helpers import create_ui_pg_database, log_in, roll_up
+
+PANELS = ("summary", "heatmap", "trends", "rotations")
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    return create_ui_pg_database()
+
+
+@pytest.fixture
+def pro(app: Flask, host: HostData) -> dict[str, uuid.UUID]:
+    """A pro tenant with two agents and a week of data."""
+    today = utc_today()
+    tenant = host.tenant("pro")
+    busy, quiet = host.agent(tenant, "busy <b>bot</b>"), host.agent(tenant, "quiet")
+    days = [today - timedelta(days=i) for i in range(1, 8)]
+    rows = []
+    for day in days:
+        rows += [
+            (tenant, busy, day, "api_calls", 50),
+            (tenant, busy, day, "token_issuances", 5),
+            (tenant, busy, day, "token_failures", 1),
+            (tenant, quiet, day, "api_calls", 3),
+        ]
+    rows.append((tenant, busy, days[0], "credential_rotations", 1))
+    host.events(rows)
+    roll_up(app, days, today)
+    return {"tenant": tenant, "busy": busy, "quiet": quiet}
+
+
+@pytest.fixture
+def pro_client(app: Flask, pro: dict) -> FlaskClient:
+    return log_in(app.test_client(), pro["tenant"])
+
+
+def test_tab_needs_a_signed_in_tenant(app: Flask) -> None:
+    assert app.test_client().get("/analytics/").status_code == 401
+
+
+def test_fragment_without_session_asks_htmx_to_reload_the_page(app: Flask) -> None:
+    response = app.test_client().get("/analytics/fragments/summary", headers=HX)
+    assert response.status_code == 401
+    assert response.headers["HX-Refresh"] == "true"
+
+
+def test_tab_extends_the_host_layout_and_has_every_panel(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/").get_data(as_text=True)
+    assert "<nav>" in html and 'href="/analytics/"' in html  # the host's nav with our entry
+    for panel in PANELS:
+        assert f'hx-get="/analytics/fragments/{panel}?range=30"' in html
+    assert "vendor/htmx.min.js" in html and "analytics.js" in html
+
+
+def test_agent_filter_lists_the_tenants_agents_escaped(pro_client: FlaskClient, pro: dict) -> None:
+    html = pro_client.get("/analytics/").get_data(as_text=True)
+    assert f'<option value="{pro["busy"]}"' in html
+    assert "busy &lt;b&gt;bot&lt;/b&gt;" in html
+
+
+def test_controls_swap_the_panels_and_push_a_canonical_url(pro_client: FlaskClient) -> None:
+    response = pro_client.get("/analytics/?range=7&from=&to=&agentId=&granularity=week", headers=HX)
+    html = response.get_data(as_text=True)
+    assert "<nav>" not in html  # a fragment, not the page
+    assert 'hx-get="/analytics/fragments/trends?range=7&amp;granularity=week"' in html
+    pushed = urlsplit(response.headers["HX-Push-Url"])
+    assert (pushed.path, parse_qs(pushed.query)) == ("/analytics/", {"range": ["7"], "granularity": ["week"]})
+
+
+def test_a_preset_updates_the_date_inputs_out_of_band(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/?range=7", headers=HX).get_data(as_text=True)
+    assert 'id="aa-dates" class="aa-field aa-dates" hx-swap-oob="true"' in html
+    assert f'value="{(utc_today() - timedelta(days=6)).isoformat()}"' in html
+
+
+def test_history_restore_gets_the_whole_page(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/?range=7", headers={**HX, "HX-History-Restore-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "<nav>" in html
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_fragment_renders_data(pro_client: FlaskClient, panel: str) -> None:
+    response = pro_client.get(f"/analytics/fragments/{panel}?range=30", headers=HX)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert f'data-panel="{panel}"' in html and 'data-state="ready"' in html
+
+
+def test_summary_matches_the_service(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/fragments/summary?range=30", headers=HX).get_data(as_text=True)
+    assert re.search(r"API calls</dt>\s*<dd[^>]*>371</dd>", html)  # 7 days x (50 + 3)
+
+
+def test_heatmap_lists_busiest_first(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/fragments/heatmap?range=30", headers=HX).get_data(as_text=True)
+    assert html.index("busy &lt;b&gt;bot&lt;/b&gt;") < html.index(">quiet<")
+
+
+@pytest.mark.parametrize(
+    ("panel", "query", "code"),
+    [
+        ("heatmap", "range=custom&from={d120}&to={today}", "INVALID_DATE_RANGE"),
+        ("summary", "range=custom&from={today}&to={d120}", "INVALID_DATE_RANGE"),
+        ("trends", "range=30&granularity=month", "INVALID_GRANULARITY"),
+        ("heatmap", "range=30&agentId=nope", "INVALID_AGENT_ID"),
+        ("heatmap", "range=30&agentId=" + str(uuid.UUID(int=1)), "AGENT_NOT_FOUND"),
+        ("rotations", "range=custom&from=2026-02-30", "INVALID_DATE"),
+    ],
+    ids=["range-too-long", "from-after-to", "granularity", "malformed-agent", "foreign-agent", "bad-date"],
+)
+def test_invalid_controls_show_an_inline_error(pro_client: FlaskClient, panel: str, query: str, code: str) -> None:
+    today = utc_today()
+    url = f"/analytics/fragments/{panel}?" + query.format(today=today, d120=today - timedelta(days=120))
+    response = pro_client.get(url, headers=HX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200  # htmx swaps it in: an error is a state of the panel
+    assert 'data-state="error"' in html and 'role="alert"' in html
+    assert f'data-error-code="{code}"' in html
+
+
+def test_range_too_long_shows_the_specs_message(pro_client: FlaskClient) -> None:
+    today = utc_today()
+    html = pro_client.get(
+        f"/analytics/fragments/heatmap?range=custom&from={today - timedelta(days=120)}&to={today}", headers=HX
+    ).get_data(as_text=True)
+    assert "at most 90 days" in html
+
+
+def test_free_tier_sees_the_upgrade_panel(app: Flask, host: HostData) -> None:
+    client = log_in(app.test_client(), host.tenant("free"))
+    html = client.get("/analytics/").get_data(as_text=True)
+    assert 'data-state="upgrade"' in html and "Pro" in html
+    assert "hx-get" not in html
+
+
+def test_free_tier_fragment_is_the_upgrade_panel_too(app: Flask, host: HostData) -> None:
+    client = log_in(app.test_client(), host.tenant("free"))
+    html = client.get("/analytics/fragments/heatmap", headers=HX).get_data(as_text=True)
+    assert 'data-state="upgrade"' in html and "<canvas" not in html
+
+
+def test_new_tenant_sees_empty_states(app: Flask, host: HostData) -> None:
+    client = log_in(app.test_client(), host.tenant("enterprise"))
+    for panel in PANELS:
+        html = client.get(f"/analytics/fragments/{panel}", headers=HX).get_data(as_text=True)
+        assert 'data-state="empty"' in html, panel
+
+
+@pytest.mark.parametrize("path", ["/analytics/", "/analytics/fragments/summary"])
+def test_disabled_analytics_is_not_found(make_app: Callable[..., Flask], host: HostData, path: str) -> None:
+    app = make_app(ANALYTICS_ENABLED=False)
+    client = log_in(app.test_client(), host.tenant("pro"))
+    assert client.get(path).status_code == 404
+
+
+def test_disabled_analytics_hides_the_nav_entry(make_app: Callable[..., Flask], host: HostData) -> None:
+    app = make_app(ANALYTICS_ENABLED=False)
+    html = log_in(app.test_client(), host.tenant("pro")).get("/").get_data(as_text=True)
+    assert "Analytics" not in html
+
+
+def test_unknown_fragment_is_not_found(pro_client: FlaskClient) -> None:
+    assert pro_client.get("/analytics/fragments/nope").status_code == 404
+
+
+def test_gallery_is_off_by_default(pro_client: FlaskClient) -> None:
+    assert pro_client.get("/analytics/_gallery").status_code == 404
