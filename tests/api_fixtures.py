@@ -22,12 +22,12 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from agentidp_analytics_plugin.aggregation import utc_today
-from tests.host_app import HostData
+from host_app import HostData
 
 
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
-    from tests.conftest import REDIS_URL
+    from conftest import REDIS_URL
 
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
@@ -39,7 +39,7 @@ def redis_client() -> Iterator[redis.Redis]:
 @pytest.fixture
 def api_config(redis_client: redis.Redis) -> dict[str, Any]:
     """Production-like settings: Redis cache and shared rate-limit storage."""
-    from tests.conftest import REDIS_URL
+    from conftest import REDIS_URL
 
     return {
         "ANALYTICS_CACHE_REDIS_URL": REDIS_URL,
@@ -127,6 +127,11 @@ def seed(api_host: HostData, api: Api) -> Callable[..., Scenario]:
 class StatementCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []
+
+    @property
+    def analytics(self) -> list[str]:
+        """Statements of the plugin (the host's own token lookup is not the plugin's to cache)."""
+        return [s for s in self.statements if "analytics_" in s or " agents" in s]
 
     def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.append(statement)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.api_fixtures import days_ago
+from api_fixtures import days_ago
 
 
 def _day(n: int, api_calls: int = 0, issuances: int = 0, rotations: int = 0) -> dict:

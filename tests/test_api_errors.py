@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from tests.api_fixtures import days_ago
+from api_fixtures import days_ago
 
 ENDPOINTS = ["usage-summary", "agent-activity", "token-trends"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api_fixtures import days_ago
+from api_fixtures import days_ago
 
 
 def test_usage_summary_returns_correct_aggregate_counts(api, seed):
