@@ -105,7 +105,7 @@ class RateLimits:
         if current is None:
             return 1
         try:
-            return max(1, math.ceil(current.reset_at - time.time()))
+            return max(1, math.ceil(current.window[0] - time.time()))
         except Exception:  # noqa: BLE001 - storage gone between hit and stats: a safe hint
             return 1
 

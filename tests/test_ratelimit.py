@@ -1,0 +1,91 @@
+"""Rate limits: per tenant after authentication, per address before it, 429 with Retry-After."""
+
+from __future__ import annotations
+
+import pytest
+from api_fixtures import Api
+
+from host_app import HostData
+
+
+@pytest.fixture
+def limited(make_app, api_config):
+    app = make_app(
+        **{**api_config, "ANALYTICS_RATELIMIT": "3 per minute", "ANALYTICS_RATELIMIT_UNAUTHENTICATED": "2 per minute"}
+    )
+    host = HostData(app)
+    return Api(app), host
+
+
+def _tenant(host: HostData, tier: str = "pro") -> str:
+    return host.token(host.tenant(tier=tier))
+
+
+def test_over_the_limit_a_tenant_gets_429_rate_limited_with_retry_after(limited):
+    api, host = limited
+    token = _tenant(host)
+    assert [api.get("usage-summary", token).status_code for _ in range(3)] == [200] * 3
+    response = api.get("token-trends", token)
+    assert response.status_code == 429
+    assert response.get_json()["error"]["code"] == "RATE_LIMITED"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+def test_the_limit_is_per_tenant(limited):
+    api, host = limited
+    first, second = _tenant(host), _tenant(host)
+    for _ in range(4):
+        api.get("usage-summary", first)
+    assert api.get("usage-summary", second).status_code == 200
+
+
+def test_unauthenticated_requests_are_limited_per_address(limited):
+    api, host = limited
+    assert [api.get("usage-summary", "bad").status_code for _ in range(2)] == [401, 401]
+    response = api.get("usage-summary", "bad")
+    assert response.status_code == 429 and "Retry-After" in response.headers
+    assert api.get("usage-summary", _tenant(host)).status_code == 200
+
+
+def test_free_tier_refusals_do_not_use_the_limit(limited):
+    api, host = limited
+    token = _tenant(host, tier="free")
+    assert {api.get("usage-summary", token).status_code for _ in range(5)} == {403}
+
+
+def test_invalid_parameters_still_count(limited):
+    api, host = limited
+    token = _tenant(host)
+    for _ in range(3):
+        assert api.get("token-trends", token, granularity="x").status_code == 400
+    assert api.get("token-trends", token).status_code == 429
+
+
+def test_limits_are_shared_through_redis_between_app_instances(limited, make_app, api_config):
+    api, host = limited
+    token = _tenant(host)
+    other = Api(make_app(**{**api_config, "ANALYTICS_RATELIMIT": "3 per minute"}))
+    for _ in range(3):
+        api.get("usage-summary", token)
+    assert other.get("usage-summary", token).status_code == 429
+
+
+def test_limits_can_be_turned_off(make_app, api_config):
+    app = make_app(**{**api_config, "ANALYTICS_RATELIMIT": "1 per minute", "ANALYTICS_RATELIMIT_ENABLED": False})
+    api, host = Api(app), HostData(app)
+    token = _tenant(host)
+    assert {api.get("usage-summary", token).status_code for _ in range(3)} == {200}
+
+
+def test_host_routes_are_never_limited_by_the_plugin(make_app, api_config):
+    app = make_app(
+        **{**api_config, "ANALYTICS_RATELIMIT_UNAUTHENTICATED": "1 per minute", "RATELIMIT_DEFAULT": "1 per minute"}
+    )
+    client = app.test_client()
+    assert {client.get("/").status_code for _ in range(3)} == {200}
+
+
+def test_unreachable_limit_storage_lets_requests_through(make_app, api_config):
+    app = make_app(**{**api_config, "ANALYTICS_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"})
+    api, host = Api(app), HostData(app)
+    assert api.get("usage-summary", _tenant(host)).status_code == 200
