@@ -80,7 +80,7 @@ def parse_query(args: Mapping[str, Any], endpoint: str, today: date) -> Query:
     to = _date(args, "to") or today
     # With ``to`` defaulted this is the spec's "30 days ago"; with ``to`` given,
     # the 30 days before it, so ``?to=`` alone never yields from > to.
-    from_ = _date(args, "from") or to - timedelta(days=DEFAULT_DAYS_BACK)
+    from_ = _date(args, "from") or _days_before(to, DEFAULT_DAYS_BACK)
     check_range(endpoint, from_, to, today)
     agent_id = _agent_id(args) if endpoint == AGENT_ACTIVITY else None
     granularity = _granularity(args) if endpoint == TOKEN_TRENDS else "day"
@@ -98,6 +98,13 @@ def check_range(endpoint: str, from_: date, to: date, today: date) -> None:
         raise AnalyticsError(
             400, errors.INVALID_DATE_RANGE, f"The period may hold at most {limit} days for {endpoint}."
         )
+
+
+def _days_before(day: date, days: int) -> date:
+    try:
+        return day - timedelta(days=days)
+    except OverflowError:  # 'to' in the first days of year 1
+        return date.min
 
 
 def _single(args: Mapping[str, Any], name: str) -> str | None:

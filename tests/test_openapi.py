@@ -1,0 +1,101 @@
+"""docs/openapi.yaml: a valid OpenAPI 3.1 document that matches what the API really answers."""
+
+from __future__ import annotations
+
+import uuid
+from importlib.resources import files
+from pathlib import Path
+
+import jsonschema_rs
+import pytest
+import yaml
+from api_fixtures import days_ago
+
+from agentidp_analytics_plugin import errors
+
+DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
+DOC = yaml.safe_load(DOC_PATH.read_text())
+PATHS = {
+    "usage-summary": ("UsageSummary", {"from", "to"}, {"400", "401", "403", "429"}),
+    "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId"}, {"400", "401", "403", "404", "429"}),
+    "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity"}, {"400", "401", "403", "429"}),
+}
+
+
+def _validator(name: str):
+    schema = {"$ref": f"#/components/schemas/{name}", "components": DOC["components"]}
+    return jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
+
+
+def _parameters(operation: dict) -> set[str]:
+    names = set()
+    for param in operation["parameters"]:
+        if "$ref" in param:
+            param = DOC["components"]["parameters"][param["$ref"].rsplit("/", 1)[1]]
+        names.add(param["name"])
+    return names
+
+
+def test_document_is_openapi_3_1():
+    assert DOC["openapi"] == "3.1.0"
+    jsonschema_rs.Draft202012Validator({"$ref": "#/components/schemas/Error", "components": DOC["components"]})
+
+
+def test_package_ships_the_same_document():
+    shipped = files("agentidp_analytics_plugin").joinpath("openapi.yaml").read_text()
+    assert shipped == DOC_PATH.read_text()
+
+
+@pytest.mark.parametrize("endpoint", PATHS)
+def test_each_endpoint_documents_its_parameters_responses_and_security(endpoint):
+    _, params, statuses = PATHS[endpoint]
+    operation = DOC["paths"][f"/analytics/{endpoint}"]["get"]
+    assert _parameters(operation) == params
+    assert statuses | {"200"} == set(operation["responses"])
+    assert DOC["security"] == [{"tenantToken": []}]
+    assert DOC["components"]["securitySchemes"]["tenantToken"] == {
+        **DOC["components"]["securitySchemes"]["tenantToken"],
+        "type": "http",
+        "scheme": "bearer",
+    }
+
+
+def test_every_error_code_is_documented():
+    enum = DOC["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+    assert set(enum) == set(errors.CODES)
+    text = DOC_PATH.read_text()
+    for code in errors.CODES:
+        assert f"`{code}`" in text or f"code: {code}" in text
+
+
+def test_rate_limited_documents_retry_after():
+    assert "Retry-After" in DOC["components"]["responses"]["RateLimited"]["headers"]
+
+
+@pytest.mark.parametrize("endpoint", PATHS)
+@pytest.mark.parametrize("params", [{}, {"granularity": "week"}], ids=["default", "week"])
+def test_real_200_responses_match_the_schema(api, seed, endpoint, params):
+    s = seed([("alpha", 1, "api_calls", 3), (None, 2, "token_issuances", 1), ("beta", 3, "token_failures", 2)])
+    params = params if endpoint == "token-trends" else {}
+    body = api.ok(endpoint, s.token, **params)
+    _validator(PATHS[endpoint][0]).validate(body)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "params", "token", "status"),
+    [
+        ("usage-summary", {"from_": days_ago(0).isoformat(), "to": days_ago(1).isoformat()}, "pro", 400),
+        ("token-trends", {"granularity": "hour"}, "pro", 400),
+        ("agent-activity", {"agentId": "x"}, "pro", 400),
+        ("agent-activity", {"agentId": str(uuid.uuid4())}, "pro", 404),
+        ("usage-summary", {}, None, 401),
+        ("token-trends", {}, "free", 403),
+    ],
+    ids=["range", "granularity", "agent-id", "not-found", "unauthorized", "free"],
+)
+def test_real_error_responses_match_the_schema(api, seed, endpoint, params, token, status):
+    tokens = {"pro": seed([]).token, "free": seed([], tier="free").token, None: None}
+    response = api.get(endpoint, tokens[token], **params)
+    assert response.status_code == status
+    assert str(status) in DOC["paths"][f"/analytics/{endpoint}"]["get"]["responses"]
+    _validator("Error").validate(response.get_json())
