@@ -1,0 +1,173 @@
+"""The Analytics tab in headless Chromium: the demo host, then the gallery."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import chart_info, log_in, wait_for_charts
+
+pytestmark = pytest.mark.browser
+
+XSS_NAME = "<img src=x onerror=alert(1)>"
+
+
+def _period_days(page: Any, panel: str) -> int:
+    start, end = page.locator(f"#aa-body-{panel} .aa-period time").all_inner_texts()
+    return (date.fromisoformat(end) - date.fromisoformat(start)).days + 1
+
+
+def _rotation_names(page: Any) -> list[str]:
+    return page.locator("#aa-body-rotations tbody th[scope=row]").all_inner_texts()
+
+
+@pytest.fixture
+def acme(page: Any, demo_url: str) -> Any:
+    log_in(page, demo_url, "acme")
+    page.goto(f"{demo_url}/analytics/")
+    wait_for_charts(page, count=2)
+    page.wait_for_selector("#aa-body-rotations[data-state=ready]")
+    return page
+
+
+def test_tab_renders_every_chart_with_the_expected_points(
+    acme: Any, console_errors: list[str], artifacts: Path
+) -> None:
+    trends = chart_info(acme, "aa-trends-canvas")
+    assert trends["type"] == "line"
+    assert trends["datasets"] == ["Total issuances", "Successful", "Failed", "Unique agents"]
+    assert trends["points"] == [30] * 4  # the default 30-day preset, one point per day
+    heatmap = chart_info(acme, "aa-heatmap-canvas")
+    shown = int(acme.locator("#aa-body-heatmap").get_attribute("data-agents-shown"))
+    cells = acme.evaluate(
+        "JSON.parse(document.getElementById('aa-heatmap-data').textContent).cells.length"
+    )
+    assert heatmap["type"] == "matrix" and heatmap["points"] == [cells] and shown > 0
+    acme.screenshot(path=artifacts / "tab-1280.png", full_page=True)
+    assert console_errors == []
+
+
+def test_agent_named_like_markup_appears_as_text(acme: Any, console_errors: list[str]) -> None:
+    assert XSS_NAME in _rotation_names(acme)
+    assert acme.locator("img[src=x]").count() == 0
+    assert console_errors == []  # no alert() dialog either
+
+
+def test_sorting_the_rotation_table(acme: Any, console_errors: list[str]) -> None:
+    acme.click("#aa-sort-agent")
+    acme.wait_for_selector("th[aria-sort=ascending] #aa-sort-agent")
+    names = _rotation_names(acme)
+    assert names == sorted(names, key=str.lower)
+    assert "sort=agent" in acme.url
+    acme.click("#aa-sort-agent")
+    acme.wait_for_selector("th[aria-sort=descending] #aa-sort-agent")
+    assert _rotation_names(acme) == sorted(names, key=str.lower, reverse=True)
+    acme.click("#aa-sort-rotations")
+    acme.wait_for_selector("th[aria-sort=descending] #aa-sort-rotations")
+    cells = acme.locator("#aa-body-rotations tbody td:nth-of-type(1)").all_inner_texts()
+    counts = [int(t.replace(",", "")) for t in cells]
+    assert counts == sorted(counts, reverse=True)
+    assert console_errors == []
+
+
+def test_sort_keeps_keyboard_focus(acme: Any) -> None:
+    acme.focus("#aa-sort-last_rotation")
+    acme.keyboard.press("Enter")
+    acme.wait_for_selector("th[aria-sort] #aa-sort-last_rotation")
+    assert acme.evaluate("document.activeElement.id") == "aa-sort-last_rotation"
+
+
+def test_changing_the_range_updates_every_panel_and_the_url(acme: Any, console_errors: list[str]) -> None:
+    acme.click("label[for=aa-range-7]")
+    acme.wait_for_url(re.compile(r"range=7"))
+    wait_for_charts(acme, count=2)
+    acme.wait_for_function("() => document.querySelector('#aa-body-summary .aa-period') !== null")
+    assert chart_info(acme, "aa-trends-canvas")["points"] == [7] * 4
+    assert _period_days(acme, "summary") == 7
+    assert _period_days(acme, "heatmap") == 7
+    assert _period_days(acme, "trends") == 7
+    acme.click("label[for=aa-granularity-week]")
+    acme.wait_for_url(re.compile(r"granularity=week"))
+    wait_for_charts(acme, count=2)
+    assert len(chart_info(acme, "aa-trends-canvas")["labels"]) in (2, 3)  # 7 days span 2 or 3 ISO weeks
+    acme.go_back()
+    acme.wait_for_url(re.compile(r"range=7(?!.*granularity)"))
+    wait_for_charts(acme, count=2)
+    assert chart_info(acme, "aa-trends-canvas")["points"] == [7] * 4
+    assert console_errors == []
+
+
+def test_custom_range_too_long_shows_the_message_inline(acme: Any, demo_url: str, console_errors: list[str]) -> None:
+    acme.fill("#aa-from", "2000-01-01")
+    acme.dispatch_event("#aa-from", "change")
+    acme.wait_for_url(re.compile(r"range=custom"))
+    alert = acme.locator("#aa-body-heatmap [role=alert]")
+    alert.wait_for()
+    assert "at most 90 days" in alert.inner_text()
+    assert acme.locator("#aa-body-trends [role=alert]").count() == 1  # 365-day limit for trends too
+    assert console_errors == []
+
+
+def test_shared_link_reproduces_the_view(page: Any, demo_url: str) -> None:
+    log_in(page, demo_url, "acme")
+    page.goto(f"{demo_url}/analytics/?range=7&granularity=week&sort=agent&dir=desc")
+    wait_for_charts(page, count=2)
+    page.wait_for_selector("th[aria-sort=descending] #aa-sort-agent")
+    assert page.is_checked("#aa-range-7") and page.is_checked("#aa-granularity-week")
+
+
+def test_free_tier_sees_the_upgrade_panel(page: Any, demo_url: str, console_errors: list[str]) -> None:
+    log_in(page, demo_url, "initech")
+    page.goto(f"{demo_url}/analytics/")
+    assert page.locator("[data-state=upgrade]").is_visible()
+    assert page.locator("canvas").count() == 0
+    assert console_errors == []
+
+
+def test_tab_fits_a_phone(page: Any, demo_url: str, artifacts: Path, console_errors: list[str]) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, demo_url, "acme")
+    page.goto(f"{demo_url}/analytics/")
+    wait_for_charts(page, count=2)
+    page.wait_for_selector("#aa-body-rotations[data-state=ready]")
+    overflow = page.evaluate("document.querySelector('#agentidp-analytics').scrollWidth")
+    assert overflow <= 390
+    page.screenshot(path=artifacts / "tab-390.png", full_page=True)
+    assert console_errors == []
+
+
+def test_gallery_renders_every_state(page: Any, gallery_url: str, artifacts: Path, console_errors: list[str]) -> None:
+    page.goto(f"{gallery_url}/analytics/_gallery")
+    wait_for_charts(page, count=11)  # 5 states with data x 2 charts + the weekly trends
+    for state in ("empty",):
+        assert page.locator(f"#gallery-{state} [data-state=empty]").count() == 4
+    assert chart_info(page, "aa-heatmap-canvas-one-agent")["points"][0] > 0
+    assert chart_info(page, "aa-trends-canvas-typical")["points"] == [30] * 4
+    assert chart_info(page, "aa-trends-canvas-typical-week")["points"] == [5] * 4
+    names = page.locator("#gallery-html-names .aa-table--rotations tbody th").all_inner_texts()
+    assert XSS_NAME in names and "</script><script>alert(1)</script>" in names
+    page.screenshot(path=artifacts / "gallery.png", full_page=True)
+    assert console_errors == []
+
+
+def test_gallery_show_all_draws_500_agents(page: Any, gallery_url: str, console_errors: list[str]) -> None:
+    page.goto(f"{gallery_url}/analytics/_gallery#gallery-agents-500")
+    wait_for_charts(page, count=11)
+    before = page.evaluate("window.analyticsCharts.size")
+    page.click("#aa-heatmap-toggle-agents-500")
+    page.wait_for_function(
+        "() => document.querySelector('#aa-body-heatmap-agents-500').dataset.agentsShown === '500'"
+    )
+    wait_for_charts(page, count=11)
+    info = page.evaluate(
+        """() => { const c = window.analyticsCharts.get('aa-heatmap-canvas-agents-500');
+                   const d = JSON.parse(document.getElementById('aa-heatmap-data-agents-500').textContent);
+                   return [c.data.datasets[0].data.length, d.cells.length, d.agents.length] }"""
+    )
+    assert info[0] == info[1] and info[2] == 500
+    assert page.evaluate("window.analyticsCharts.size") == before  # the old chart was destroyed, not leaked
+    assert console_errors == []
