@@ -1,0 +1,100 @@
+"""The service and the parameter parser as the dashboard calls them, without HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from api_fixtures import days_ago
+
+from agentidp_analytics_plugin.errors import AnalyticsError
+from agentidp_analytics_plugin.params import parse_query
+from agentidp_analytics_plugin.service import AnalyticsService, as_date, round_half_up, week_start
+
+TODAY = date(2026, 3, 31)
+
+
+@pytest.mark.parametrize(
+    ("day", "monday"),
+    [
+        (date(2026, 3, 2), date(2026, 3, 2)),
+        (date(2026, 3, 8), date(2026, 3, 2)),
+        (date(2026, 1, 1), date(2025, 12, 29)),
+    ],
+    ids=["monday", "sunday", "new-year-thursday"],
+)
+def test_week_start_is_the_iso_monday(day, monday):
+    assert week_start(day) == monday
+
+
+@pytest.mark.parametrize(
+    ("total", "days", "average"), [(5, 2, 3), (4, 3, 1), (0, 31, 0), (7, 2, 4), (10**15 + 1, 2, 5 * 10**14 + 1)]
+)
+def test_round_half_up(total, days, average):
+    assert round_half_up(total, days) == average
+
+
+def test_as_date_accepts_text_from_sqlite():
+    assert as_date("2026-03-01") == as_date(date(2026, 3, 1)) == date(2026, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "endpoint", "expected"),
+    [
+        ({}, "usage-summary", (date(2026, 3, 1), TODAY, None, "day")),
+        ({"to": "2026-02-10"}, "usage-summary", (date(2026, 1, 11), date(2026, 2, 10), None, "day")),
+        ({"granularity": "week"}, "token-trends", (date(2026, 3, 1), TODAY, None, "week")),
+        ({"granularity": "week"}, "usage-summary", (date(2026, 3, 1), TODAY, None, "day")),
+        (
+            {"agentId": "6F9619FF-8B86-D011-B42D-00C04FC964FF"},
+            "agent-activity",
+            (date(2026, 3, 1), TODAY, uuid.UUID("6f9619ff-8b86-d011-b42d-00c04fc964ff"), "day"),
+        ),
+    ],
+    ids=["defaults", "to-only", "week", "foreign-param-ignored", "agent"],
+)
+def test_parse_query_applies_defaults_and_normalises(args, endpoint, expected):
+    q = parse_query(args, endpoint, TODAY)
+    assert (q.from_, q.to, q.agent_id, q.granularity) == expected
+
+
+def test_parse_query_refuses_an_unknown_endpoint():
+    with pytest.raises(ValueError, match="Unknown analytics endpoint"):
+        parse_query({}, "nope", TODAY)
+
+
+def test_normalised_query_names_what_defines_the_answer():
+    assert parse_query({"granularity": "week"}, "token-trends", TODAY).normalised() == {
+        "from": "2026-03-01",
+        "to": "2026-03-31",
+        "granularity": "week",
+    }
+    assert parse_query({}, "agent-activity", TODAY).normalised()["agentId"] is None
+
+
+def test_service_refuses_an_unknown_granularity(app):
+    with app.app_context(), pytest.raises(AnalyticsError) as raised:
+        app.extensions["agentidp_analytics"].service.get_token_trends(uuid.uuid4(), TODAY, TODAY, "month")
+    assert (raised.value.status, raised.value.code) == (400, "INVALID_GRANULARITY")
+
+
+def test_the_dashboard_and_the_api_share_cache_entries(api, api_app, seed):
+    s = seed([("alpha", 1, "api_calls", 2)])
+    with api_app.test_request_context():
+        direct = api_app.extensions["agentidp_analytics"].service.get_usage_summary(s.tenant, days_ago(30), days_ago(0))
+    hits = api_app.extensions["agentidp_analytics"].metrics.cache_hits.labels(endpoint="usage-summary")
+    before = hits._value.get()
+    assert api.ok("usage-summary", s.token) == direct
+    assert hits._value.get() == before + 1
+
+
+def test_service_works_without_a_cache(api_app, seed):
+    s = seed([("alpha", 1, "api_calls", 2)])
+    state = api_app.extensions["agentidp_analytics"]
+    with api_app.app_context():
+        engine = state.engine
+    bare = AnalyticsService(engine, state.tables, state.metrics, None, {})
+    with api_app.app_context():
+        assert bare.get_usage_summary(s.tenant, days_ago(1), days_ago(1))["summary"]["totalApiCalls"] == 2
+        assert bare.data_complete_through() == days_ago(1)
