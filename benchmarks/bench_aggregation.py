@@ -28,7 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from host_app import create_host_app, upgrade_schema  # noqa: E402
+from host_app import create_host_app, upgrade_schema
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DATABASE = "analytics_bench"
@@ -120,7 +120,8 @@ def main() -> None:
         f, r = statistics.median(first), statistics.median(rerun)
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"PostgreSQL {engine.dialect.server_version_info}")
-        print(f"per day: {per_day:,.0f} source rows -> {report.rows_out:,} aggregate rows; medians over {len(days)} days")
+        print(f"per day: {per_day:,.0f} source rows -> {report.rows_out:,} aggregate rows; "
+              f"medians over {len(days)} days")
         print(f"  bare GROUP BY (baseline)   {b * 1000:8.1f} ms   1.00x")
         print(f"  plain INSERT ... SELECT    {p * 1000:8.1f} ms   {p / b:5.2f}x   (write floor: FK checks, indexes)")
         print(f"  roll-up, first run         {f * 1000:8.1f} ms   {f / b:5.2f}x   ({f / p:.2f}x the write floor)")

@@ -27,7 +27,7 @@ from host_app import HostData
 
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
-    from conftest import REDIS_URL
+    from testenv import REDIS_URL
 
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
@@ -39,7 +39,7 @@ def redis_client() -> Iterator[redis.Redis]:
 @pytest.fixture
 def api_config(redis_client: redis.Redis) -> dict[str, Any]:
     """Production-like settings: Redis cache and shared rate-limit storage."""
-    from conftest import REDIS_URL
+    from testenv import REDIS_URL
 
     return {
         "ANALYTICS_CACHE_REDIS_URL": REDIS_URL,

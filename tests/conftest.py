@@ -9,7 +9,6 @@ backends. Nothing here mocks the database or the cache.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,12 +22,8 @@ from flask import Flask
 # agentidp_analytics_plugin (the wheel tox builds) still wins over the source tree.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from host_app import HostData, create_host_app, upgrade_schema  # noqa: E402
-
-PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-PG_DATABASE = os.environ.get("TEST_PG_DATABASE", "analytics_plugin_test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-BACKENDS = [b.strip() for b in os.environ.get("ANALYTICS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+from host_app import HostData, create_host_app, upgrade_schema
+from testenv import BACKENDS, PG_ADMIN_URL, PG_DATABASE
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

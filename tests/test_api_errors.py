@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from api_fixtures import days_ago
 
 ENDPOINTS = ["usage-summary", "agent-activity", "token-trends"]

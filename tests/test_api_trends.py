@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from api_fixtures import days_ago
 
 from agentidp_analytics_plugin.service import week_start
+from api_fixtures import days_ago
 
 
 def _point(day: date, ok: int = 0, failed: int = 0, agents: int = 0) -> dict:

@@ -9,9 +9,9 @@ import time
 
 import pytest
 import redis
-from api_fixtures import Api, count_statements, days_ago
 
 from agentidp_analytics_plugin.caching import cache_key
+from api_fixtures import Api, count_statements, days_ago
 
 ENDPOINTS = ["usage-summary", "agent-activity", "token-trends"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from api_fixtures import Api
 from prometheus_client import CollectorRegistry, generate_latest
 
+from api_fixtures import Api
 from host_app import HostData
 
 SPEC_METRICS = [

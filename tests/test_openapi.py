@@ -9,9 +9,9 @@ from pathlib import Path
 import jsonschema_rs
 import pytest
 import yaml
-from api_fixtures import days_ago
 
 from agentidp_analytics_plugin import errors
+from api_fixtures import days_ago
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
 DOC = yaml.safe_load(DOC_PATH.read_text())

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from api_fixtures import Api
 
+from api_fixtures import Api
 from host_app import HostData
 
 

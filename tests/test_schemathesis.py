@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from api_fixtures import Api, days_ago
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
+from api_fixtures import Api, days_ago
 from host_app import HostData
 
 schema = schemathesis.openapi.from_path(str(Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"))

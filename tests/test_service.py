@@ -6,11 +6,11 @@ import uuid
 from datetime import date
 
 import pytest
-from api_fixtures import days_ago
 
 from agentidp_analytics_plugin.errors import AnalyticsError
 from agentidp_analytics_plugin.params import parse_query
 from agentidp_analytics_plugin.service import AnalyticsService, as_date, round_half_up, week_start
+from api_fixtures import days_ago
 
 TODAY = date(2026, 3, 31)
 

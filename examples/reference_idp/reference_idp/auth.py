@@ -34,10 +34,16 @@ def _dummy_hash() -> str:
 
 
 def current_user() -> User | None:
-    """The signed-in user of this request, loaded once and kept on ``g``."""
-    if "current_user" not in g:
+    """The signed-in user of this request, loaded once and kept on ``g``.
+
+    The cache is keyed on the session's value, not just present-or-not: an
+    app context (and so ``g``) can outlive one request, as when tests push
+    one around several client requests, and a login in between must count.
+    """
+    raw = session.get(SESSION_USER_KEY)
+    if "current_user" not in g or g.get("current_user_key") != raw:
+        g.current_user_key = raw
         g.current_user = None
-        raw = session.get(SESSION_USER_KEY)
         if raw:
             try:
                 g.current_user = db.session.get(User, uuid.UUID(raw))
