@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -85,15 +85,18 @@ class Controls:
 def read_controls(args: Mapping[str, str], today: date) -> Controls:
     """Read the query string of the tab or a fragment.
 
-    A preset (``range=7|30|90``) wins over dates: "last N days" ends today and
-    holds N days, so the 90-day preset fits the heatmap's 90-day limit. Dates
-    without a preset mean a custom range.
+    A preset (``range=7|30|90``) wins over dates: "last N days" is the N
+    complete UTC days ending yesterday. Today is not aggregated until the next
+    night's run, so ending a preset today would end every chart in a drop to
+    zero that is not real. N days exactly, so the 90-day preset fits the
+    heatmap's 90-day limit. Dates without a preset mean a custom range.
     """
     chosen = args.get("range", "")
     if chosen not in PRESETS and chosen != "custom":
         chosen = "custom" if (args.get("from") or args.get("to")) else DEFAULT_PRESET
     if chosen in PRESETS:
-        from_, to = (today - timedelta(days=int(chosen) - 1)).isoformat(), today.isoformat()
+        last_complete = today - timedelta(days=1)
+        from_, to = (last_complete - timedelta(days=int(chosen) - 1)).isoformat(), last_complete.isoformat()
     else:
         from_, to = args.get("from", "").strip(), args.get("to", "").strip()
     sort = args.get("sort", "")
@@ -194,32 +197,32 @@ def _period_dates(period: Mapping[str, str]) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _nice_step(raw: float) -> int:
-    if raw <= 1:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 2.5, 5, 10):
-        step = factor * magnitude
-        if step >= raw and float(step).is_integer():
-            return int(step)
-    return int(10 * magnitude)
+def _round_up(value: int) -> int:
+    """Round up to two significant digits, for legend bounds people can read."""
+    unit = 10 ** max(0, len(str(value)) - 2)
+    return -(-value // unit) * unit
 
 
-def heatmap_bins(max_value: int, steps: int = HEATMAP_STEPS) -> list[tuple[int, int]]:
-    """Inclusive (low, high) ranges of the colour steps above zero, with round bounds."""
-    if max_value <= 0:
+def heatmap_bins(values: Iterable[int], steps: int = HEATMAP_STEPS) -> list[tuple[int, int]]:
+    """Inclusive (low, high) ranges of the colour steps above zero, from 1 to the largest value.
+
+    The bounds are quantiles of the non-zero cells, so each colour holds a
+    similar share of them: with even-width steps, one very busy agent puts
+    every other cell in the lowest colour and the heatmap shows nothing.
+    """
+    nonzero = sorted(v for v in values if v > 0)
+    if not nonzero:
         return []
-    if max_value <= steps:
-        return [(v, v) for v in range(1, max_value + 1)]
-    step = _nice_step(max_value / steps)
-    bins, low = [], 1
-    for i in range(steps):
-        if low > max_value:
-            break
-        high = max_value if i == steps - 1 else min((i + 1) * step, max_value)
-        bins.append((low, high))
-        low = high + 1
-    return bins
+    maximum, count = nonzero[-1], len(nonzero)
+    highs: list[int] = []
+    for i in range(1, steps + 1):
+        quantile = nonzero[min(count, math.ceil(i * count / steps)) - 1]
+        high = min(_round_up(quantile), maximum)
+        if not highs or high > highs[-1]:
+            highs.append(high)
+    highs[-1] = maximum
+    lows = [1, *(h + 1 for h in highs[:-1])]
+    return list(zip(lows, highs, strict=True))
 
 
 def heatmap_context(activity: Mapping[str, Any], controls: Controls, limit: int) -> dict[str, Any]:
@@ -242,7 +245,7 @@ def heatmap_context(activity: Mapping[str, Any], controls: Controls, limit: int)
             for key in totals:
                 totals[key] += day[key]
         rows.append({"id": agent["agentId"], "name": agent["agentName"], "calls": calls, "totals": totals})
-    bins = heatmap_bins(max((c[2] for c in cells), default=0))
+    bins = heatmap_bins(c[2] for c in cells)
     payload = {
         "dates": [d.isoformat() for d in dates],
         "agents": [r["name"] for r in rows],

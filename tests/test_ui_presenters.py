@@ -15,19 +15,23 @@ TODAY = date(2026, 3, 31)
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ({}, ("30", "2026-03-02", "2026-03-31")),
-        ({"range": "7"}, ("7", "2026-03-25", "2026-03-31")),
-        ({"range": "90"}, ("90", "2026-01-01", "2026-03-31")),
-        ({"range": "7", "from": "2025-01-01", "to": "2025-01-31"}, ("7", "2026-03-25", "2026-03-31")),
+        ({}, ("30", "2026-03-01", "2026-03-30")),
+        ({"range": "7"}, ("7", "2026-03-24", "2026-03-30")),
+        ({"range": "90"}, ("90", "2025-12-31", "2026-03-30")),
+        ({"range": "7", "from": "2025-01-01", "to": "2025-01-31"}, ("7", "2026-03-24", "2026-03-30")),
         ({"from": "2026-01-01", "to": "2026-01-31"}, ("custom", "2026-01-01", "2026-01-31")),
         ({"range": "custom", "from": "2026-01-01"}, ("custom", "2026-01-01", "")),
-        ({"range": "bogus"}, ("30", "2026-03-02", "2026-03-31")),
+        ({"range": "bogus"}, ("30", "2026-03-01", "2026-03-30")),
     ],
     ids=["default", "preset-7", "preset-90", "preset-beats-dates", "dates-mean-custom", "custom-open-end", "bogus"],
 )
 def test_read_controls_resolves_the_period(args: dict, expected: tuple[str, str, str]) -> None:
     c = ui.read_controls(MultiDict(args), TODAY)
     assert (c.range, c.from_, c.to) == expected
+
+
+def test_presets_end_yesterday_because_today_is_not_aggregated_yet() -> None:
+    assert ui.read_controls(MultiDict({"range": "7"}), TODAY).to == "2026-03-30"
 
 
 def test_presets_hold_exactly_n_days_so_90_fits_the_heatmap_limit() -> None:
@@ -71,24 +75,37 @@ def test_api_args_leave_out_empty_values_so_api_defaults_apply() -> None:
 
 
 @pytest.mark.parametrize(
-    ("maximum", "bins"),
+    ("values", "bins"),
     [
-        (0, []),
-        (3, [(1, 1), (2, 2), (3, 3)]),
-        (598, [(1, 100), (101, 200), (201, 300), (301, 400), (401, 500), (501, 598)]),
-        (13, [(1, 5), (6, 10), (11, 13)]),
+        ([], []),
+        ([0, 0], []),
+        ([1, 2, 3], [(1, 1), (2, 2), (3, 3)]),
+        (list(range(1, 601)), [(1, 100), (101, 200), (201, 300), (301, 400), (401, 500), (501, 600)]),
+        ([5] * 10 + [1234], [(1, 5), (6, 1234)]),
     ],
-    ids=["none", "tiny", "typical", "uneven"],
+    ids=["none", "zeros", "tiny", "uniform", "one-outlier"],
 )
-def test_heatmap_bins_cover_one_to_max_without_gaps(maximum: int, bins: list[tuple[int, int]]) -> None:
-    assert ui.heatmap_bins(maximum) == bins
+def test_heatmap_bins_follow_the_values(values: list[int], bins: list[tuple[int, int]]) -> None:
+    assert ui.heatmap_bins(values) == bins
 
 
-@pytest.mark.parametrize("maximum", [1, 7, 50, 999, 123_456])
-def test_heatmap_bins_are_contiguous(maximum: int) -> None:
-    bins = ui.heatmap_bins(maximum)
-    assert bins[0][0] == 1 and bins[-1][1] == maximum and len(bins) <= ui.HEATMAP_STEPS
-    assert all(b[0] == a[1] + 1 for a, b in zip(bins, bins[1:], strict=False))
+def test_one_busy_agent_does_not_wash_out_the_others() -> None:
+    values = [10 + (i % 90) for i in range(900)] + [50_000]
+    bins = ui.heatmap_bins(values)
+    in_lowest = sum(1 for v in values if v <= bins[0][1])
+    assert len(bins) == ui.HEATMAP_STEPS
+    assert in_lowest <= 2 * len(values) / ui.HEATMAP_STEPS
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[1], [7] * 3, list(range(1, 51)), [1, 999, 999, 999], [3, 123_456, 17, 17, 17, 4_000, 250]],
+    ids=["one", "constant", "range", "skewed-high", "mixed"],
+)
+def test_heatmap_bins_are_contiguous_from_one_to_the_maximum(values: list[int]) -> None:
+    bins = ui.heatmap_bins(values)
+    assert bins[0][0] == 1 and bins[-1][1] == max(values) and len(bins) <= ui.HEATMAP_STEPS
+    assert all(b[0] == a[1] + 1 and a[0] <= a[1] for a, b in zip(bins, bins[1:], strict=False))
 
 
 def _row(name: str, rotations_: int, last: str | None, mean: float | None, stale: bool) -> dict:

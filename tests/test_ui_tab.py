@@ -87,7 +87,7 @@ def test_controls_swap_the_panels_and_push_a_canonical_url(pro_client: FlaskClie
 def test_a_preset_updates_the_date_inputs_out_of_band(pro_client: FlaskClient) -> None:
     html = pro_client.get("/analytics/?range=7", headers=HX).get_data(as_text=True)
     assert 'id="aa-dates" class="aa-field aa-dates" hx-swap-oob="true"' in html
-    assert f'value="{(utc_today() - timedelta(days=6)).isoformat()}"' in html
+    assert f'value="{(utc_today() - timedelta(days=7)).isoformat()}"' in html
 
 
 def test_history_restore_gets_the_whole_page(pro_client: FlaskClient) -> None:
