@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Response, current_app, g, jsonify, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import NotFound
 
 from . import errors
 from .aggregation import utc_today
 from .blueprint import bp
-from .errors import AnalyticsError
+from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
 from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY, Query, parse_query
 
@@ -75,9 +76,10 @@ def _authorised_tenant() -> Tenant:
 
 def _answer(endpoint: str, fetch: Callable[[Tenant, Query], dict]) -> Response:
     try:
-        tenant = _authorised_tenant()
-        query = parse_query(request.args, endpoint, utc_today())
-        data = fetch(tenant, query)
+        with database_outage_as_503():
+            tenant = _authorised_tenant()
+            query = parse_query(request.args, endpoint, utc_today())
+            data = fetch(tenant, query)
     except AnalyticsError as exc:
         return exc.to_response()
     response = jsonify(data)
@@ -85,6 +87,17 @@ def _answer(endpoint: str, fetch: Callable[[Tenant, Query], dict]) -> Response:
     if data.get("dataCompleteThrough"):
         response.headers[FRESHNESS_HEADER] = data["dataCompleteThrough"]
     return response
+
+
+@bp.errorhandler(sa_exc.OperationalError)
+@bp.errorhandler(sa_exc.InterfaceError)
+def _database_outage(exc: Exception) -> Response:
+    """Anything under /analytics that meets an unreachable database answers 503, never a crash."""
+    try:
+        with database_outage_as_503():
+            raise exc
+    except AnalyticsError as outage:
+        return outage.to_response()
 
 
 @bp.get("/usage-summary")

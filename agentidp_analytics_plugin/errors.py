@@ -9,9 +9,15 @@ so clients branch on ``code``, never on message text.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Response, jsonify
+from sqlalchemy import exc as sa_exc
+
+log = logging.getLogger(__name__)
 
 # The spec's codes.
 INVALID_DATE_RANGE = "INVALID_DATE_RANGE"
@@ -24,6 +30,11 @@ RATE_LIMITED = "RATE_LIMITED"
 INVALID_DATE = "INVALID_DATE"
 INVALID_AGENT_ID = "INVALID_AGENT_ID"
 INVALID_PARAMETER = "INVALID_PARAMETER"
+# Added: the database cannot be reached. An outage to report, not a crash.
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+#: Seconds a client should wait after a 503 before trying again.
+OUTAGE_RETRY_AFTER = 30
 
 #: Every code with its status, for the OpenAPI test and the documentation.
 CODES: dict[str, int] = {
@@ -36,6 +47,7 @@ CODES: dict[str, int] = {
     ANALYTICS_NOT_AVAILABLE: 403,
     AGENT_NOT_FOUND: 404,
     RATE_LIMITED: 429,
+    SERVICE_UNAVAILABLE: 503,
 }
 
 
@@ -64,3 +76,23 @@ class AnalyticsError(Exception):
 
     def __repr__(self) -> str:
         return f"AnalyticsError({self.status}, {self.code!r}, {self.message!r})"
+
+
+@contextmanager
+def database_outage_as_503() -> Iterator[None]:
+    """Turn "cannot reach the database" into a 503 the caller renders as usual.
+
+    Only connection-level failures (``OperationalError``, ``InterfaceError``:
+    server down, connection lost, lock timeout) count; any other database
+    error is a bug and stays a 500, so it is not hidden.
+    """
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        log.warning("Analytics database unavailable: %s", getattr(exc, "orig", None) or exc)
+        raise AnalyticsError(
+            503,
+            SERVICE_UNAVAILABLE,
+            "Analytics are unavailable right now; try again shortly.",
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
+        ) from exc

@@ -35,7 +35,7 @@ from . import rotations
 from .aggregation import utc_today
 from .api import analytics_allowed
 from .blueprint import bp
-from .errors import AnalyticsError
+from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
 from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY, parse_query
 
@@ -430,40 +430,45 @@ def fragment(panel: str) -> Response | str:
     """One panel's body, from the same service and cache as the JSON API."""
     if panel not in PANEL_NAMES:
         abort(404)
-    gate = _gate()
-    if isinstance(gate, Response):
-        return gate
-    tenant_id, allowed = gate
-    if not allowed:
-        return _partial("upgrade")
-    cfg = current_app.config
     today = utc_today()
     controls = read_controls(request.args, today)
-    service = _state().service
     try:
-        if panel == "summary":
-            q = parse_query(api_args(controls, with_agent=False), USAGE_SUMMARY, today)
-            return render_summary(service.get_usage_summary(tenant_id, q.from_, q.to))
-        if panel == "heatmap":
-            q = parse_query(api_args(controls), AGENT_ACTIVITY, today)
-            activity = service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id)
-            return render_heatmap(activity, controls, _tab_links(), cfg["ANALYTICS_HEATMAP_AGENTS"])
-        if panel == "trends":
-            q = parse_query(api_args(controls, with_agent=False, with_granularity=True), TOKEN_TRENDS, today)
-            return render_trends(service.get_token_trends(tenant_id, q.from_, q.to, q.granularity))
-        q = parse_query(api_args(controls, with_agent=False), USAGE_SUMMARY, today)
-        agent_id = rotations.parse_agent_id(controls.agent_id)
-        rows = rotations.rotation_table(
-            tenant_id,
-            q.from_,
-            q.to,
-            agent_id=agent_id,
-            sort=controls.sort,
-            direction=controls.direction,
-            stale_days=cfg["ANALYTICS_ROTATION_STALE_DAYS"],
-        )
-        return render_rotations(rows, controls, _tab_links(), cfg["ANALYTICS_ROTATION_STALE_DAYS"])
+        with database_outage_as_503():
+            gate = _gate()
+            if isinstance(gate, Response):
+                return gate
+            tenant_id, allowed = gate
+            if not allowed:
+                return _partial("upgrade")
+            return _render_panel(panel, tenant_id, controls, today)
     except AnalyticsError as exc:
         return render_error(panel, ErrorState(exc.code, exc.message))
     except rotations.InvalidAgentId as exc:
         return render_error(panel, ErrorState("INVALID_AGENT_ID", str(exc)))
+
+
+def _render_panel(panel: str, tenant_id: uuid.UUID, controls: Controls, today: date) -> str:
+    """One panel's fragment; raises AnalyticsError for the caller's inline error state."""
+    cfg, service = current_app.config, _state().service
+    if panel == "summary":
+        q = parse_query(api_args(controls, with_agent=False), USAGE_SUMMARY, today)
+        return render_summary(service.get_usage_summary(tenant_id, q.from_, q.to))
+    if panel == "heatmap":
+        q = parse_query(api_args(controls), AGENT_ACTIVITY, today)
+        activity = service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id)
+        return render_heatmap(activity, controls, _tab_links(), cfg["ANALYTICS_HEATMAP_AGENTS"])
+    if panel == "trends":
+        q = parse_query(api_args(controls, with_agent=False, with_granularity=True), TOKEN_TRENDS, today)
+        return render_trends(service.get_token_trends(tenant_id, q.from_, q.to, q.granularity))
+    q = parse_query(api_args(controls, with_agent=False), USAGE_SUMMARY, today)
+    agent_id = rotations.parse_agent_id(controls.agent_id)
+    rows = rotations.rotation_table(
+        tenant_id,
+        q.from_,
+        q.to,
+        agent_id=agent_id,
+        sort=controls.sort,
+        direction=controls.direction,
+        stale_days=cfg["ANALYTICS_ROTATION_STALE_DAYS"],
+    )
+    return render_rotations(rows, controls, _tab_links(), cfg["ANALYTICS_ROTATION_STALE_DAYS"])

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from agentidp_analytics_plugin import rotations
-from tests.host_app import HostData
-from tests.test_ui_helpers import create_ui_pg_database, roll_up
+from host_app import HostData
+from ui_helpers import create_ui_pg_database, roll_up
 
 TODAY = date(2026, 3, 31)
 FROM, TO = date(2026, 3, 1), date(2026, 3, 30)

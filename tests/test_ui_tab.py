@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from agentidp_analytics_plugin.aggregation import utc_today
-from tests.host_app import HostData
-from tests.test_ui_helpers import create_ui_pg_database, log_in, roll_up
+from host_app import HostData
+from ui_helpers import create_ui_pg_database, log_in, roll_up
 
 PANELS = ("summary", "heatmap", "trends", "rotations")
 HX = {"HX-Request": "true"}

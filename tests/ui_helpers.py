@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import PG_ADMIN_URL
+from testenv import PG_ADMIN_URL, PG_DATABASE
 
 #: The tab tests' own database, so they never race other suites on the shared one.
-UI_PG_DATABASE = "analytics_ui_views_test"
+UI_PG_DATABASE = f"{PG_DATABASE}_ui"
 
 
 def create_ui_pg_database() -> str:

@@ -1,0 +1,60 @@
+"""An unreachable database is an outage to report, never a crash or a lost answer."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from agentidp_analytics_plugin import errors
+from host_app import create_host_app
+
+TENANT = uuid.uuid4()
+
+#: Real connections that fail: nothing listens on port 1, and SQLite cannot open a file in a missing folder.
+UNREACHABLE = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/analytics?connect_timeout=2",
+    "sqlite": "sqlite:////nonexistent-folder/analytics.sqlite",
+}
+
+
+def a_paying_tenant(_request):
+    return TENANT, "pro"
+
+
+@pytest.fixture(params=sorted(UNREACHABLE))
+def down_app(request):
+    return create_host_app(
+        UNREACHABLE[request.param],
+        ANALYTICS_API_TENANT_RESOLVER=a_paying_tenant,
+        ANALYTICS_UI_TENANT_RESOLVER=a_paying_tenant,
+    )
+
+
+@pytest.mark.parametrize("endpoint", ["usage-summary", "agent-activity", "token-trends"])
+def test_the_api_answers_503_service_unavailable_with_retry_after(down_app, endpoint):
+    response = down_app.test_client().get(f"/analytics/{endpoint}", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == errors.SERVICE_UNAVAILABLE
+    assert response.headers["Retry-After"] == str(errors.OUTAGE_RETRY_AFTER)
+
+
+def test_a_host_resolver_that_needs_the_database_gets_the_same_503():
+    app = create_host_app(UNREACHABLE["postgresql"])  # the test host looks tokens up in its database
+    response = app.test_client().get("/analytics/usage-summary", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == errors.SERVICE_UNAVAILABLE
+
+
+@pytest.mark.parametrize("panel", ["summary", "heatmap", "trends", "rotations"])
+def test_a_tab_panel_shows_the_outage_inline(down_app, panel):
+    response = down_app.test_client().get(f"/analytics/fragments/{panel}", headers={"HX-Request": "true"})
+    assert response.status_code == 200  # htmx swaps only successful answers
+    assert "unavailable right now" in response.get_data(as_text=True)
+
+
+def test_other_database_errors_are_not_disguised_as_outages():
+    from sqlalchemy import exc as sa_exc
+
+    with pytest.raises(sa_exc.ProgrammingError), errors.database_outage_as_503():
+        raise sa_exc.ProgrammingError("SELECT", {}, Exception("syntax error"))
