@@ -110,3 +110,14 @@ def test_before_the_first_roll_up_nothing_is_complete(api, seed):
     response = api.get("usage-summary", s.token)
     assert response.get_json()["dataCompleteThrough"] is None
     assert "X-Analytics-Data-Complete-Through" not in response.headers
+
+
+def test_fields_come_in_the_spec_order_from_the_database_and_from_the_cache(api, seed):
+    s = seed([("alpha", 1, "api_calls", 5)])
+    for _ in range(2):  # a miss, then a hit
+        body = api.ok("usage-summary", s.token)
+        assert list(body) == ["tenantId", "period", "summary", "dataCompleteThrough"]
+        assert list(body["summary"]) == [
+            "totalApiCalls", "totalTokenIssuances", "totalCredentialRotations", "activeAgentCount",
+            "averageDailyApiCalls", "peakDailyApiCalls", "peakDate",
+        ]
