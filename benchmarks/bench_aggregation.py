@@ -29,19 +29,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from host_app import create_host_app, upgrade_schema
+from testenv import fresh_database
 
-ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DATABASE = "analytics_bench"
 LAST_DAY = date(2026, 11, 1)
-
-
-def fresh_database() -> str:
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE {DATABASE}"))
-    admin.dispose()
-    return sa.make_url(ADMIN_URL).set(database=DATABASE).render_as_string(hide_password=False)
 
 
 def seed(engine: sa.Engine, tenants: int, agents: int, days: int) -> int:
@@ -76,7 +67,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=14)
     args = parser.parse_args()
 
-    url = fresh_database()
+    url = fresh_database(DATABASE)
     app = create_host_app(url)
     upgrade_schema(app)
     with app.app_context():

@@ -23,7 +23,7 @@ from flask import Flask
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from host_app import HostData, create_host_app, upgrade_schema
-from testenv import BACKENDS, PG_ADMIN_URL, PG_DATABASE
+from testenv import BACKENDS, PG_DATABASE, fresh_database
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -37,12 +37,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     """A dedicated database, recreated once per session."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE {PG_DATABASE}"))
-    admin.dispose()
-    return sa.make_url(PG_ADMIN_URL).set(database=PG_DATABASE).render_as_string(hide_password=False)
+    return fresh_database(PG_DATABASE)
 
 
 def _reset_pg(url: str) -> None:

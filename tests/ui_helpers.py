@@ -5,23 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from testenv import PG_ADMIN_URL, PG_DATABASE
+from testenv import PG_DATABASE, fresh_database
 
 #: The tab tests' own database, so they never race other suites on the shared one.
 UI_PG_DATABASE = f"{PG_DATABASE}_ui"
 
 
 def create_ui_pg_database() -> str:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {UI_PG_DATABASE} WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE {UI_PG_DATABASE}"))
-    admin.dispose()
-    return sa.make_url(PG_ADMIN_URL).set(database=UI_PG_DATABASE).render_as_string(hide_password=False)
+    return fresh_database(UI_PG_DATABASE)
 
 
 def log_in(client: FlaskClient, tenant_id: uuid.UUID) -> FlaskClient:
