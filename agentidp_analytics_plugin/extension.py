@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from datetime import date, timedelta
@@ -28,10 +27,6 @@ from .service import AnalyticsService
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "agentidp_analytics"
-
-#: Modules that attach routes to the blueprint when imported.
-_VIEW_MODULES = ("api", "ui", "gallery")
-
 
 class AnalyticsState:
     """Everything the plugin keeps for one app, in ``app.extensions["agentidp_analytics"]``."""
@@ -179,8 +174,8 @@ class AnalyticsPlugin:
                 "(%s) yourself.", migration_setup.versions_dir()
             )
 
-        for name in _VIEW_MODULES:
-            _import_views(name)
+        from . import api, gallery, ui  # noqa: F401  (importing them attaches their routes to bp)
+
         app.register_blueprint(bp)
         app.cli.add_command(analytics_cli)
         _add_nav_entry(app)
@@ -221,15 +216,6 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
             cfg["ANALYTICS_METRICS_PATH"],
             host_registry=cfg["ANALYTICS_METRICS_REGISTRY"] is not None,
         )
-
-
-def _import_views(name: str) -> None:
-    try:
-        importlib.import_module(f"{__package__}.{name}")
-    except ImportError as exc:  # views still being written: explicit imports at integration
-        if exc.name not in (__package__, f"{__package__}.{name}"):
-            raise
-        log.warning("Analytics views %r not loaded: %s", name, exc)
 
 
 def _analytics_enabled() -> bool:
