@@ -203,6 +203,14 @@ def rotation_table(
     return rows
 
 
+def belongs_to(tenant_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
+    """Whether the agent is one of the tenant's (asked only when a filtered table comes back empty)."""
+    agents = _tables().agents
+    stmt = sa.select(sa.literal(1)).where(agents.c.id == agent_id, agents.c.tenant_id == tenant_id)
+    with _engine().connect() as conn:
+        return conn.execute(stmt).first() is not None
+
+
 def tenant_agents(tenant_id: uuid.UUID) -> list[tuple[str, str]]:
     """(id, name) of every agent of the tenant, by name: the choices of the agent filter."""
     agents = _tables().agents

@@ -31,7 +31,7 @@ from flask import (
     url_for,
 )
 
-from . import rotations
+from . import errors, rotations
 from .aggregation import utc_today
 from .api import analytics_allowed
 from .blueprint import bp
@@ -471,4 +471,7 @@ def _render_panel(panel: str, tenant_id: uuid.UUID, controls: Controls, today: d
         direction=controls.direction,
         stale_days=cfg["ANALYTICS_ROTATION_STALE_DAYS"],
     )
+    if agent_id is not None and not rows and not rotations.belongs_to(tenant_id, agent_id):
+        # The same answer as the API's for unknown and other tenants' agents: nothing leaks.
+        raise AnalyticsError(404, errors.AGENT_NOT_FOUND, "No agent with this id belongs to your tenant.")
     return render_rotations(rows, controls, _tab_links(), cfg["ANALYTICS_ROTATION_STALE_DAYS"])

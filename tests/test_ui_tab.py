@@ -124,8 +124,13 @@ def test_heatmap_lists_busiest_first(pro_client: FlaskClient) -> None:
         ("heatmap", "range=30&agentId=nope", "INVALID_AGENT_ID"),
         ("heatmap", "range=30&agentId=" + str(uuid.UUID(int=1)), "AGENT_NOT_FOUND"),
         ("rotations", "range=custom&from=2026-02-30", "INVALID_DATE"),
+        ("rotations", "range=30&agentId=nope", "INVALID_AGENT_ID"),
+        ("rotations", "range=30&agentId=" + str(uuid.UUID(int=1)), "AGENT_NOT_FOUND"),
     ],
-    ids=["range-too-long", "from-after-to", "granularity", "malformed-agent", "foreign-agent", "bad-date"],
+    ids=[
+        "range-too-long", "from-after-to", "granularity", "malformed-agent", "foreign-agent", "bad-date",
+        "rotations-malformed-agent", "rotations-foreign-agent",
+    ],
 )
 def test_invalid_controls_show_an_inline_error(pro_client: FlaskClient, panel: str, query: str, code: str) -> None:
     today = utc_today()
