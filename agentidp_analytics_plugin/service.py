@@ -30,7 +30,15 @@ from .errors import AnalyticsError
 from .metrics import AnalyticsMetrics
 from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY
 from .schema import Tables
-from .types import AgentActivity, AgentActivityResponse, Summary, TokenTrendPoint, TokenTrendsResponse, UsageSummary
+from .types import (
+    AgentActivity,
+    AgentActivityResponse,
+    DailyActivity,
+    Summary,
+    TokenTrendPoint,
+    TokenTrendsResponse,
+    UsageSummary,
+)
 
 API_CALLS = "api_calls"
 TOKEN_ISSUANCES = "token_issuances"
@@ -147,13 +155,28 @@ class AnalyticsService:
     def _usage_summary(self, conn: Connection, tenant_id: uuid.UUID, from_: date, to: date) -> UsageSummary:
         agg = self.tables.aggregates
         all_metrics = (API_CALLS, TOKEN_ISSUANCES, CREDENTIAL_ROTATIONS, TOKEN_FAILURES)
+        # Grouping by agent first, then summing the groups, counts active agents
+        # with a hash aggregate over a few thousand groups: COUNT(DISTINCT ...)
+        # sorts every row of the period, 4x slower on a large tenant.
+        per_agent = (
+            sa.select(
+                agg.c.agent_id,
+                _sum_of(agg, API_CALLS).label("api_calls"),
+                _sum_of(agg, TOKEN_ISSUANCES).label("issuances"),
+                _sum_of(agg, CREDENTIAL_ROTATIONS).label("rotations"),
+                sa.func.sum(agg.c["count"]).label("total"),
+            )
+            .where(*self._in_period(tenant_id, from_, to, all_metrics))
+            .group_by(agg.c.agent_id)
+            .subquery("per_agent")
+        )
         totals = conn.execute(
             sa.select(
-                _sum_of(agg, API_CALLS),
-                _sum_of(agg, TOKEN_ISSUANCES),
-                _sum_of(agg, CREDENTIAL_ROTATIONS),
-                sa.func.count(sa.distinct(sa.case((agg.c["count"] > 0, agg.c.agent_id)))),
-            ).where(*self._in_period(tenant_id, from_, to, all_metrics))
+                _total(per_agent.c.api_calls),
+                _total(per_agent.c.issuances),
+                _total(per_agent.c.rotations),
+                _total(_is_active_agent(per_agent)),
+            )
         ).one()
         daily = sa.func.sum(agg.c["count"])
         peak = conn.execute(
@@ -229,18 +252,22 @@ class AnalyticsService:
             .order_by(sa.desc("total"), sa.literal_column("name"), days.c.agent_id, days.c.date)
         ).all()
 
+        # Only arranging here, but for every agent-day of the period: a large
+        # tenant has hundreds of thousands, so no per-row attribute lookups or
+        # conversions (sums arrive as integers, each date is formatted once).
         listed: list[AgentActivity] = []
-        for row in rows:
-            row_agent = str(row.agent_id)
-            if not listed or listed[-1]["agentId"] != row_agent:
-                listed.append({"agentId": row_agent, "agentName": row.name, "dailyActivity": []})
-            listed[-1]["dailyActivity"].append(
-                {
-                    "date": as_date(row.date).isoformat(),
-                    "apiCalls": int(row.api_calls),
-                    "tokenIssuances": int(row.issuances),
-                    "credentialRotations": int(row.rotations),
-                }
+        iso: dict[Any, str] = {}
+        current: Any = None
+        daily: list[DailyActivity] = []
+        for row_agent, name, day, calls, issued, rotated, _total in rows:
+            if row_agent != current:
+                current, daily = row_agent, []
+                listed.append({"agentId": str(row_agent), "agentName": name, "dailyActivity": daily})
+            label = iso.get(day)
+            if label is None:
+                label = iso[day] = as_date(day).isoformat()
+            daily.append(
+                {"date": label, "apiCalls": calls, "tokenIssuances": issued, "credentialRotations": rotated}
             )
         if agent_id is not None and not listed:  # the filtered agent is listed even when idle
             listed.append({"agentId": str(agent_id), "agentName": agent_name or "", "dailyActivity": []})
@@ -266,16 +293,29 @@ class AnalyticsService:
                 agg.c.date == period.c.day, *self._in_period(tenant_id, from_, to, (TOKEN_ISSUANCES, TOKEN_FAILURES))
             ),
         )
-        rows = conn.execute(
+        # Per bucket and agent first (a hash aggregate), then per bucket: unique
+        # agents without a sorting COUNT(DISTINCT ...).
+        per_agent = (
             sa.select(
                 period.c.bucket,
-                _sum_of(agg, TOKEN_ISSUANCES),
-                _sum_of(agg, TOKEN_FAILURES),
-                sa.func.count(sa.distinct(sa.case((agg.c["count"] > 0, agg.c.agent_id)))),
+                agg.c.agent_id,
+                _sum_of(agg, TOKEN_ISSUANCES).label("issuances"),
+                _sum_of(agg, TOKEN_FAILURES).label("failures"),
+                sa.func.coalesce(sa.func.sum(agg.c["count"]), 0).label("total"),
             )
             .select_from(joined)
-            .group_by(period.c.bucket)
-            .order_by(period.c.bucket)
+            .group_by(period.c.bucket, agg.c.agent_id)
+            .subquery("per_agent")
+        )
+        rows = conn.execute(
+            sa.select(
+                per_agent.c.bucket,
+                _total(per_agent.c.issuances),
+                _total(per_agent.c.failures),
+                _total(_is_active_agent(per_agent)),
+            )
+            .group_by(per_agent.c.bucket)
+            .order_by(per_agent.c.bucket)
         ).all()
         points: list[TokenTrendPoint] = []
         for bucket, ok, failed, agents in rows:
@@ -299,8 +339,22 @@ class AnalyticsService:
 
 
 def _sum_of(agg: sa.Table, metric: str) -> sa.ColumnElement[Any]:
-    """SUM(count) of one metric type, 0 when none (conditional aggregation: one scan for all metrics)."""
-    return sa.func.coalesce(sa.func.sum(sa.case((agg.c.metric_type == metric, agg.c["count"]), else_=0)), 0)
+    """SUM(count) of one metric type, 0 when none (conditional aggregation: one scan for all metrics).
+
+    Cast back to BIGINT: PostgreSQL sums BIGINT as NUMERIC, which arrives as
+    Decimal and would need converting row by row.
+    """
+    summed = sa.func.sum(sa.case((agg.c.metric_type == metric, agg.c["count"]), else_=0))
+    return sa.cast(sa.func.coalesce(summed, 0), sa.BigInteger)
+
+
+def _total(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), sa.BigInteger)
+
+
+def _is_active_agent(per_agent: sa.Subquery) -> sa.ColumnElement[Any]:
+    """1 for a real agent (not the tenant-wide row) with any count in the group, else 0."""
+    return sa.case((sa.and_(per_agent.c.agent_id.is_not(None), per_agent.c.total > 0), 1), else_=0)
 
 
 def _period(from_: date, to: date) -> dict[str, str]:
