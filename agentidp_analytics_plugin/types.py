@@ -9,7 +9,7 @@ today is never aggregated before tomorrow's run.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 # ``from`` is a Python keyword: the functional syntax is the only way to name it.
 #: The inclusive period, both days as YYYY-MM-DD.
@@ -51,6 +51,8 @@ class AgentActivityResponse(TypedDict):
     period: Period
     agents: list[AgentActivity]
     dataCompleteThrough: str | None
+    #: Only when the caller asked for the top agents (the tab): how many agents had activity.
+    agentCount: NotRequired[int]
 
 
 class TokenTrendPoint(TypedDict):

@@ -257,7 +257,7 @@ def heatmap_context(activity: Mapping[str, Any], controls: Controls, limit: int)
         "dates": dates,
         "bins": bins,
         "payload": payload,
-        "total": len(agents),
+        "total": activity.get("agentCount", len(agents)),
         "shown": len(shown),
         "limit": limit,
         "show_all": controls.show_all,
@@ -455,7 +455,8 @@ def _render_panel(panel: str, tenant_id: uuid.UUID, controls: Controls, today: d
         return render_summary(service.get_usage_summary(tenant_id, q.from_, q.to))
     if panel == "heatmap":
         q = parse_query(api_args(controls), AGENT_ACTIVITY, today)
-        activity = service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id)
+        top = None if controls.show_all else cfg["ANALYTICS_HEATMAP_AGENTS"]
+        activity = service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id, top=top)
         return render_heatmap(activity, controls, _tab_links(), cfg["ANALYTICS_HEATMAP_AGENTS"])
     if panel == "trends":
         q = parse_query(api_args(controls, with_agent=False, with_granularity=True), TOKEN_TRENDS, today)

@@ -10,7 +10,7 @@ import pytest
 from agentidp_analytics_plugin.errors import AnalyticsError
 from agentidp_analytics_plugin.params import parse_query
 from agentidp_analytics_plugin.service import AnalyticsService, as_date, round_half_up, week_start
-from api_fixtures import days_ago
+from api_fixtures import count_statements, days_ago
 
 TODAY = date(2026, 3, 31)
 
@@ -98,3 +98,39 @@ def test_service_works_without_a_cache(api_app, seed):
     with api_app.app_context():
         assert bare.get_usage_summary(s.tenant, days_ago(1), days_ago(1))["summary"]["totalApiCalls"] == 2
         assert bare.data_complete_through() == days_ago(1)
+
+
+BUSY_TENANT = [
+    ("alpha", 1, "api_calls", 50),
+    ("alpha", 2, "token_issuances", 5),
+    ("beta", 1, "api_calls", 90),
+    ("gamma", 3, "credential_rotations", 1),
+    ("delta", 2, "api_calls", 20),
+    ("delta", 1, "api_calls", 20),
+    (None, 1, "api_calls", 999),
+]
+
+
+@pytest.mark.parametrize("top", [1, 2, 3, 4, 10], ids=lambda n: f"top-{n}")
+def test_the_top_agents_are_the_head_of_the_full_list(api_app, seed, top):
+    s = seed(BUSY_TENANT)
+    service = api_app.extensions["agentidp_analytics"].service
+    with api_app.app_context():
+        full = service.get_agent_activity(s.tenant, days_ago(30), days_ago(0))
+        head = service.get_agent_activity(s.tenant, days_ago(30), days_ago(0), top=top)
+    assert [a["agentName"] for a in full["agents"]] == ["beta", "alpha", "delta", "gamma"]
+    assert head["agents"] == full["agents"][:top]
+    assert head["agentCount"] == 4
+    assert "agentCount" not in full
+
+
+def test_the_top_agents_and_the_full_list_are_cached_apart(api_app, seed):
+    s = seed(BUSY_TENANT)
+    service = api_app.extensions["agentidp_analytics"].service
+    with api_app.app_context():
+        full = service.get_agent_activity(s.tenant, days_ago(30), days_ago(0))
+        head = service.get_agent_activity(s.tenant, days_ago(30), days_ago(0), top=1)
+        with count_statements(api_app) as counter:
+            assert service.get_agent_activity(s.tenant, days_ago(30), days_ago(0)) == full
+            assert service.get_agent_activity(s.tenant, days_ago(30), days_ago(0), top=1) == head
+    assert counter.analytics == []

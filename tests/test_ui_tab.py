@@ -189,3 +189,13 @@ def test_unknown_fragment_is_not_found(pro_client: FlaskClient) -> None:
 
 def test_gallery_is_off_by_default(pro_client: FlaskClient) -> None:
     assert pro_client.get("/analytics/_gallery").status_code == 404
+
+
+def test_the_heatmap_fetches_only_the_busiest_agents_but_counts_them_all(app: Flask, pro: dict) -> None:
+    app.config["ANALYTICS_HEATMAP_AGENTS"] = 1
+    client = log_in(app.test_client(), pro["tenant"])
+    html = client.get("/analytics/fragments/heatmap?range=30", headers=HX).get_data(as_text=True)
+    assert "Showing 1 of 2 agents" in html and "Show all 2 agents" in html
+    assert "busy &lt;b&gt;bot&lt;/b&gt;" in html and ">quiet<" not in html
+    html = client.get("/analytics/fragments/heatmap?range=30&all=1", headers=HX).get_data(as_text=True)
+    assert "Showing 2 of 2 agents" in html and ">quiet<" in html
