@@ -36,7 +36,6 @@ from .aggregation import utc_today
 from .api import analytics_allowed
 from .blueprint import bp
 from .errors import AnalyticsError, database_outage_as_503
-from .host import Tenant
 from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY, parse_query
 
 PRESETS: tuple[str, ...] = ("7", "30", "90")
@@ -367,10 +366,11 @@ def _state() -> Any:
 
 
 def _gate() -> tuple[uuid.UUID, bool] | Response:
-    """Flag (404), tenant (401) and tier: returns (tenant id, may see analytics)."""
-    cfg = current_app.config
-    if not cfg.get("ANALYTICS_ENABLED", True):
-        abort(404)
+    """Tenant (401) and tier: returns (tenant id, may see analytics).
+
+    The ANALYTICS_ENABLED flag is not checked here: the blueprint's gate in
+    api.py answers the host's 404 before any view of the plugin runs.
+    """
     tenant = _state().resolve_ui_tenant(request)
     if tenant is None:
         if request.headers.get("HX-Request"):
@@ -378,8 +378,6 @@ def _gate() -> tuple[uuid.UUID, bool] | Response:
             response.headers["HX-Refresh"] = "true"
             return response
         abort(401)
-    if not isinstance(tenant, Tenant):
-        tenant = Tenant(*tenant)
     return tenant.id, analytics_allowed(tenant)
 
 
