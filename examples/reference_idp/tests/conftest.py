@@ -24,7 +24,9 @@ from reference_idp import create_app
 from reference_idp.extensions import db
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_TEST_DATABASE = "refidp_test"
+# Its own database beside the plugin suite's; TEST_PG_DATABASE, set when several runs
+# share one server, names both.
+PG_TEST_DATABASE = f"{os.environ['TEST_PG_DATABASE']}_refidp" if os.environ.get("TEST_PG_DATABASE") else "refidp_test"
 
 
 @pytest.fixture(scope="session")
