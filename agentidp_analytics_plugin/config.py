@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+#: Where the plugin keeps its per-app state: ``app.extensions[EXTENSION_KEY]``.
+EXTENSION_KEY = "agentidp_analytics"
+
 DEFAULTS: dict[str, Any] = {
     # Runtime flags (spec "Feature Flags"), read on every request.
     "ANALYTICS_ENABLED": True,
@@ -46,11 +49,13 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_RATELIMIT": "120 per minute",
     "ANALYTICS_RATELIMIT_UNAUTHENTICATED": "30 per minute",
     "ANALYTICS_RATELIMIT_STORAGE_URI": "memory://",
-    # Prometheus: a registry object to use, or None for a fresh one per app.
+    # Prometheus: the registry the host's /metrics serves (None: prometheus_client's default).
     "ANALYTICS_METRICS_ENABLED": True,
     "ANALYTICS_METRICS_REGISTRY": None,
-    # Where the plugin serves /metrics when the host hands in no registry (None: nowhere).
+    # Where the plugin answers when no host route does (None: nowhere), and the
+    # bearer token it then asks for (None: none).
     "ANALYTICS_METRICS_PATH": "/metrics",
+    "ANALYTICS_METRICS_TOKEN": None,
     # Dashboard tab.
     "ANALYTICS_GALLERY_ENABLED": False,
     "ANALYTICS_ROTATION_STALE_DAYS": 30,
@@ -96,6 +101,14 @@ def validate(config: Mapping[str, Any]) -> None:
     retry = config["ANALYTICS_CACHE_RETRY_SECONDS"]
     if not isinstance(retry, (int, float)) or isinstance(retry, bool) or retry < 0:
         raise ValueError(f"ANALYTICS_CACHE_RETRY_SECONDS must be a number of seconds >= 0, got {retry!r}.")
+    registry = config["ANALYTICS_METRICS_REGISTRY"]
+    if registry is not None and not all(callable(getattr(registry, m, None)) for m in ("register", "collect")):
+        raise ValueError(
+            f"ANALYTICS_METRICS_REGISTRY must be a prometheus_client CollectorRegistry or None, got {registry!r}."
+        )
+    token = config["ANALYTICS_METRICS_TOKEN"]
+    if token is not None and (not isinstance(token, str) or not token.strip()):
+        raise ValueError("ANALYTICS_METRICS_TOKEN must be a non-empty string (the scraper's bearer token) or None.")
     path = config["ANALYTICS_METRICS_PATH"]
     if path is not None and (not isinstance(path, str) or not path.startswith("/")):
         raise ValueError(f"ANALYTICS_METRICS_PATH must be a URL path starting with '/' or None, got {path!r}.")

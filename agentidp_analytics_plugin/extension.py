@@ -18,15 +18,16 @@ from .blueprint import bp
 from .caching import AnalyticsCache, build_cache
 from .cli import analytics_cli
 from .host import Resolver, Tenant, load_resolver, resolve
+from .job_metrics import JobGauges, last_successful_run
 from .metrics import AnalyticsMetrics, build_metrics
-from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY
+from .params import AGENT_ACTIVITY, ENDPOINTS, TOKEN_TRENDS, USAGE_SUMMARY
 from .ratelimit import RateLimits
 from .schema import Tables, build_tables
 from .service import AnalyticsService
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "agentidp_analytics"
+EXTENSION_KEY = settings.EXTENSION_KEY
 
 class AnalyticsState:
     """Everything the plugin keeps for one app, in ``app.extensions["agentidp_analytics"]``."""
@@ -44,14 +45,15 @@ class AnalyticsState:
         self.metrics = metrics
         self.api_resolver = api_resolver
         self.ui_resolver = ui_resolver
+        #: The job gauges follow the database, not this process's memory.
+        self.job_gauges = JobGauges(metrics, lambda: last_successful_run(self.engine, self.tables))
         self.migrations_registered = False
         self.scheduled = False
         #: Set up by ``init_app``: the cache shared by the API and the tab, the
-        #: service both call, the API's rate limits and the /metrics exporter.
+        #: service both call and the API's rate limits.
         self.cache: AnalyticsCache | None = None
         self.service: AnalyticsService | None = None
         self.limiter: RateLimits | None = None
-        self.exporter: Any = None
 
     @property
     def engine(self) -> sa.Engine:
@@ -81,11 +83,9 @@ class AnalyticsState:
             on_day=on_day,
         )
         if report.status == "ran":
-            self.metrics.job_duration_ms.set(report.seconds * 1000)
-            if report.failed:
-                self.metrics.job_failures.inc(len(report.failed))
-            else:
-                self.metrics.job_last_run.set(started + report.seconds)
+            self.job_gauges.record_run(report.seconds, len(report.failed), finished_at=started + report.seconds)
+        else:  # another process holds the lock: report what the database knows
+            self.job_gauges.refresh(force=True)
         return report
 
     def aggregate_pending(self, today: date | None = None) -> AggregationReport:
@@ -131,6 +131,7 @@ class AnalyticsPlugin:
     ``ANALYTICS_RATELIMIT_UNAUTHENTICATED``, ``ANALYTICS_RATELIMIT_STORAGE_URI``,
     ``ANALYTICS_CACHE_RETRY_SECONDS``,
     ``ANALYTICS_METRICS_ENABLED``, ``ANALYTICS_METRICS_REGISTRY``, ``ANALYTICS_METRICS_PATH``,
+    ``ANALYTICS_METRICS_TOKEN``,
     ``ANALYTICS_GALLERY_ENABLED``, ``ANALYTICS_ROTATION_STALE_DAYS``,
     ``ANALYTICS_HEATMAP_AGENTS``.
     """
@@ -160,7 +161,7 @@ class AnalyticsPlugin:
             tables=build_tables(
                 cfg["ANALYTICS_TENANTS_TABLE"], cfg["ANALYTICS_AGENTS_TABLE"], cfg["ANALYTICS_USAGE_EVENTS_TABLE"]
             ),
-            metrics=build_metrics(cfg["ANALYTICS_METRICS_REGISTRY"]),
+            metrics=build_metrics(ENDPOINTS),
             api_resolver=load_resolver(cfg["ANALYTICS_API_TENANT_RESOLVER"], "ANALYTICS_API_TENANT_RESOLVER"),
             ui_resolver=load_resolver(cfg["ANALYTICS_UI_TENANT_RESOLVER"], "ANALYTICS_UI_TENANT_RESOLVER"),
         )
@@ -210,11 +211,11 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
         storage_uri=cfg["ANALYTICS_RATELIMIT_STORAGE_URI"] or "memory://",
     )
     if cfg["ANALYTICS_METRICS_ENABLED"]:
-        state.exporter = exporter.expose(
+        exporter.expose(
             app,
-            state.metrics,
-            cfg["ANALYTICS_METRICS_PATH"],
-            host_registry=cfg["ANALYTICS_METRICS_REGISTRY"] is not None,
+            path=cfg["ANALYTICS_METRICS_PATH"],
+            host_registry=cfg["ANALYTICS_METRICS_REGISTRY"],
+            token=cfg["ANALYTICS_METRICS_TOKEN"],
         )
 
 

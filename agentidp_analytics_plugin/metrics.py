@@ -1,14 +1,19 @@
-"""The spec's Prometheus metrics, built once per registry.
+"""The spec's Prometheus metrics, on a registry of their own per app.
 
-A custom metric on prometheus_client's global REGISTRY raises "Duplicated
-timeseries" as soon as a second app is built in one process (every test run,
-every app factory), so each app gets its own ``CollectorRegistry`` unless the
-host hands one in. No tenant or agent ids are ever used as labels: they would
-make series cardinality grow with the customer base.
+Each app's metrics live on a private ``CollectorRegistry``: a metric created
+on prometheus_client's global ``REGISTRY`` raises "Duplicated timeseries" as
+soon as a second app is built in one process (every app-per-test suite, every
+app factory). How they reach a ``/metrics`` endpoint is :mod:`.exporter`'s job.
+
+Labelled series are created at zero for every endpoint when the app is built,
+so a dashboard or an ``absent()`` alert sees them from start-up, not from the
+first request after each deploy. No tenant or agent ids are ever used as
+labels: series cardinality would grow with the customer base.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -28,11 +33,16 @@ class AnalyticsMetrics:
     job_last_run: Gauge
     job_failures: Counter
 
+    @property
+    def by_endpoint(self) -> tuple[Histogram | Counter, ...]:
+        """The metrics labelled by ``endpoint``."""
+        return (self.query_duration_ms, self.cache_hits, self.cache_misses, self.cache_errors)
 
-def build_metrics(registry: CollectorRegistry | None = None) -> AnalyticsMetrics:
-    """Create the metrics on ``registry`` (a fresh one when None)."""
-    registry = registry if registry is not None else CollectorRegistry()
-    return AnalyticsMetrics(
+
+def build_metrics(endpoints: Iterable[str]) -> AnalyticsMetrics:
+    """Create the metrics on a fresh registry, every ``endpoint`` series at zero."""
+    registry = CollectorRegistry()
+    metrics = AnalyticsMetrics(
         registry=registry,
         query_duration_ms=Histogram(
             "agentidp_analytics_query_duration_ms",
@@ -59,6 +69,9 @@ def build_metrics(registry: CollectorRegistry | None = None) -> AnalyticsMetrics
             ["endpoint"],
             registry=registry,
         ),
+        # Under gunicorn (multiprocess mode) each worker writes its own value:
+        # the most recent run's duration wins, and every worker reports the
+        # database's last successful run, so the highest is the true one.
         job_duration_ms=Gauge(
             "agentidp_analytics_aggregation_job_duration_ms",
             "Runtime of the last nightly aggregation job in milliseconds.",
@@ -67,7 +80,7 @@ def build_metrics(registry: CollectorRegistry | None = None) -> AnalyticsMetrics
         ),
         job_last_run=Gauge(
             "agentidp_analytics_aggregation_job_last_run",
-            "Unix timestamp of the last successful aggregation job run.",
+            "Unix timestamp of the last successful aggregation job run (0: none yet).",
             registry=registry,
             multiprocess_mode="max",
         ),
@@ -77,3 +90,7 @@ def build_metrics(registry: CollectorRegistry | None = None) -> AnalyticsMetrics
             registry=registry,
         ),
     )
+    for endpoint in endpoints:
+        for metric in metrics.by_endpoint:
+            metric.labels(endpoint=endpoint)
+    return metrics

@@ -67,8 +67,8 @@ def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
     """Build host apps with the plugin on the test database, schema migrated."""
     built: list[Flask] = []
 
-    def factory(migrate: bool = True, **config: Any) -> Flask:
-        app = create_host_app(database_url, **config)
+    def factory(migrate: bool = True, before_plugins: Callable[[Flask], None] | None = None, **config: Any) -> Flask:
+        app = create_host_app(database_url, before_plugins, **config)
         if migrate and not built:
             upgrade_schema(app)
         built.append(app)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import date
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -73,7 +74,8 @@ def _db() -> SQLAlchemy:
     return current_app.extensions["sqlalchemy"]
 
 
-def create_host_app(database_url: str, **config: Any) -> Flask:
+def create_host_app(database_url: str, before_plugins: Callable[[Flask], None] | None = None, **config: Any) -> Flask:
+    """The host, plugins loaded last; ``before_plugins`` sets up more host extensions first."""
     app = Flask(__name__)
     app.config.update(
         TESTING=True,
@@ -102,6 +104,8 @@ def create_host_app(database_url: str, **config: Any) -> Flask:
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_foreign_keys)
 
+    if before_plugins is not None:
+        before_plugins(app)
     for ep in entry_points(group="agentidp.plugins"):
         ep.load().init_app(app)
     return app
