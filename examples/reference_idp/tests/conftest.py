@@ -26,7 +26,8 @@ from reference_idp.extensions import db
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Its own database beside the plugin suite's; TEST_PG_DATABASE, set when several runs
 # share one server, names both.
-PG_TEST_DATABASE = f"{os.environ['TEST_PG_DATABASE']}_refidp" if os.environ.get("TEST_PG_DATABASE") else "refidp_test"
+_SHARED_NAME = os.environ.get("TEST_PG_DATABASE")
+PG_TEST_DATABASE = f"{_SHARED_NAME}_refidp" if _SHARED_NAME else "refidp_test"
 
 
 @pytest.fixture(scope="session")
