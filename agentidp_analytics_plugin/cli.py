@@ -9,8 +9,10 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .aggregation import utc_today
+from .db_cli import db_cli
 
-analytics_cli = AppGroup("analytics", help="Advanced Analytics: aggregation and status.")
+analytics_cli = AppGroup("analytics", help="Advanced Analytics: aggregation, status and the plugin's tables.")
+analytics_cli.add_command(db_cli)
 
 
 class _Day(click.ParamType):

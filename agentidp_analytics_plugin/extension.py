@@ -12,7 +12,7 @@ from flask import Flask, Request, current_app
 from flask_sqlalchemy import SQLAlchemy
 
 from . import config as settings
-from . import exporter, migration_setup, scheduler
+from . import exporter, migration_setup, scheduler, schema_migrations
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
 from .blueprint import bp
 from .caching import AnalyticsCache, build_cache
@@ -88,6 +88,10 @@ class AnalyticsState:
             self.job_gauges.refresh(force=True)
         return report
 
+    def upgrade_schema(self) -> list[schema_migrations.Step]:
+        """Create or update the plugin's tables (``flask analytics db upgrade``), in an app context."""
+        return schema_migrations.upgrade()
+
     def aggregate_pending(self, today: date | None = None) -> AggregationReport:
         """What the nightly job does: catch up every missing day and redo the recent window."""
         return self.aggregate(today=today)
@@ -114,8 +118,8 @@ class AnalyticsPlugin:
     """Advanced Analytics for an Agent IdP, as a Flask extension.
 
     Loaded by the host through the ``agentidp.plugins`` entry point, after the
-    host has set up Flask-SQLAlchemy (and Flask-Migrate, whose history the
-    plugin's migration joins). Reads these config keys, all defaulted in
+    host has set up Flask-SQLAlchemy (and Flask-Migrate, if the host uses it:
+    its autogenerate learns to skip the plugin's tables). Reads these config keys, all defaulted in
     :mod:`agentidp_analytics_plugin.config`:
 
     ``ANALYTICS_ENABLED``, ``ANALYTICS_FREE_TIER`` (both per request),
@@ -123,7 +127,7 @@ class AnalyticsPlugin:
     ``ANALYTICS_UI_TENANT_RESOLVER``, ``ANALYTICS_TENANTS_TABLE``,
     ``ANALYTICS_AGENTS_TABLE``, ``ANALYTICS_USAGE_EVENTS_TABLE``,
     ``ANALYTICS_BASE_TEMPLATE``, ``ANALYTICS_NAV_CONFIG_KEY``,
-    ``ANALYTICS_MIGRATION_DEPENDS_ON``, ``ANALYTICS_SCHEDULER_ENABLED``,
+    ``ANALYTICS_MIGRATION_DEPENDS_ON`` (0.1.0 databases only), ``ANALYTICS_SCHEDULER_ENABLED``,
     ``ANALYTICS_JOB_HOUR``, ``ANALYTICS_JOB_MINUTE``,
     ``ANALYTICS_REAGGREGATE_DAYS``, ``ANALYTICS_CACHE_REDIS_URL``,
     ``ANALYTICS_CACHE_TTL_SUMMARY``, ``ANALYTICS_CACHE_TTL_DEFAULT``,
@@ -168,12 +172,9 @@ class AnalyticsPlugin:
         app.extensions[EXTENSION_KEY] = state
         _wire_request_path(app, state)
 
+        # The plugin's tables have their own history ('flask analytics db upgrade'):
+        # the host's Flask-Migrate only learns to leave them alone.
         state.migrations_registered = migration_setup.register(app)
-        if not state.migrations_registered:
-            log.warning(
-                "Flask-Migrate is not set up on this app: apply the analytics migration "
-                "(%s) yourself.", migration_setup.versions_dir()
-            )
 
         from . import api, gallery, ui  # noqa: F401  (importing them attaches their routes to bp)
 

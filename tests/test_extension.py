@@ -7,7 +7,6 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from agentidp_analytics_plugin import AnalyticsPlugin, analytics
-from agentidp_analytics_plugin.migration_setup import versions_dir
 from agentidp_analytics_plugin.scheduler import JOB_ID
 
 
@@ -80,21 +79,49 @@ def test_the_nav_entry_follows_the_enabled_flag(app):
         assert entry["visible"]() is False
 
 
-def test_the_plugin_versions_join_the_hosts_alembic_config(app):
+def test_the_hosts_alembic_config_gets_no_plugin_version_location(app):
     from host_app import MIGRATIONS
 
     with app.app_context():
         config = app.extensions["migrate"].migrate.get_config(MIGRATIONS)
-    locations = config.get_version_locations_list()
-    assert versions_dir() in locations
-    assert any(loc.startswith(MIGRATIONS) for loc in locations)
+    assert config.get_main_option("version_locations") is None
+    assert config.get_main_option("script_location") == MIGRATIONS
 
 
-def test_host_autogenerate_ignores_the_plugin_tables(app):
-    include = app.extensions["migrate"].configure_args["include_object"]
-    assert include(None, "analytics_daily_aggregates", "table", True, None) is False
-    assert include(None, "analytics_aggregated_days", "table", True, None) is False
-    assert include(None, "agents", "table", True, None) is True
+@pytest.mark.parametrize(
+    ("name", "included"),
+    [
+        ("analytics_daily_aggregates", False),
+        ("analytics_aggregated_days", False),
+        ("analytics_alembic_version", False),
+        ("analytics_some_later_plugin_table", False),
+        ("agents", True),
+    ],
+    ids=["aggregates", "ledger", "version-table", "any-analytics-table", "host-table"],
+)
+def test_host_autogenerate_skips_the_plugin_tables(app, name, included):
+    include = app.extensions["migrate"].configure_args["include_name"]
+    assert include(name, "table", {"schema_name": None, "schema_qualified_table_name": name}) is included
+
+
+def test_host_autogenerate_filter_keeps_the_hosts_own_filter(make_app):
+    seen = []
+
+    def host_filter(name, type_, parent_names):
+        seen.append(name)
+        return name != "legacy_stuff"
+
+    app = make_app(migrate=False)
+    state = app.extensions["migrate"]
+    state.configure_args["include_name"] = host_filter
+    from agentidp_analytics_plugin import migration_setup
+
+    migration_setup.register(app)
+    include = state.configure_args["include_name"]
+    assert include("legacy_stuff", "table", {}) is False
+    assert include("agents", "table", {}) is True
+    assert include("analytics_daily_aggregates", "table", {}) is False
+    assert seen == ["legacy_stuff", "agents"]
 
 
 def test_the_scheduler_stays_off_in_tests(app):

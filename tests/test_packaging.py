@@ -36,6 +36,7 @@ def wheel_names(wheel: Path) -> set[str]:
     [
         *(p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*.html")),
         *(p.relative_to(ROOT).as_posix() for p in (ROOT / "static").rglob("*") if p.suffix in {".js", ".css", ".json"}),
+        "migrations/env.py",
         "migrations/versions/009_add_analytics_aggregates.py",
     ],
 )

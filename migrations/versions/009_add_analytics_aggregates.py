@@ -1,7 +1,12 @@
 """Add analytics_daily_aggregates (spec migration 009) and the roll-up ledger.
 
 Revision ID: 009_add_analytics_aggregates
-Revises: (root of the agentidp_analytics branch)
+Revises: (the first revision of the plugin's own history)
+
+Plugin 0.1.0 ran this revision inside the host's history, as a branch that
+depended on the host revision creating the host tables; the plugin's history
+now stands alone and checks for those tables before it runs (see
+``agentidp_analytics_plugin.schema_migrations``). What it creates is unchanged.
 
 Two dialect-specific details carry the spec's guarantees:
 
@@ -24,7 +29,8 @@ from flask import current_app, has_app_context
 
 revision = "009_add_analytics_aggregates"
 down_revision = None
-branch_labels = ("agentidp_analytics",)
+branch_labels = None
+depends_on = None
 
 
 def _setting(key: str, default: str | None) -> str | None:
@@ -32,10 +38,6 @@ def _setting(key: str, default: str | None) -> str | None:
         return current_app.config.get(key, default)
     return default
 
-
-# The host revision that creates tenants and agents: without it, Alembic may
-# order this root before the host's and the foreign keys would have no target.
-depends_on = _setting("ANALYTICS_MIGRATION_DEPENDS_ON", None)
 
 TABLE = "analytics_daily_aggregates"
 LEDGER = "analytics_aggregated_days"

@@ -84,7 +84,6 @@ def create_host_app(database_url: str, before_plugins: Callable[[Flask], None] |
         ANALYTICS_API_TENANT_RESOLVER=resolve_api_tenant,
         ANALYTICS_UI_TENANT_RESOLVER=resolve_session_tenant,
         ANALYTICS_BASE_TEMPLATE="host_base.html",
-        ANALYTICS_MIGRATION_DEPENDS_ON="host_0001",
         ANALYTICS_SCHEDULER_ENABLED=False,
         DASHBOARD_NAV=[],
     )
@@ -115,9 +114,11 @@ def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
-def upgrade_schema(app: Flask, revision: str = "heads") -> None:
+def upgrade_schema(app: Flask) -> None:
+    """What an operator runs: the host's ``flask db upgrade``, then ``flask analytics db upgrade``."""
     with app.app_context():
-        migrate_upgrade(directory=MIGRATIONS, revision=revision)
+        migrate_upgrade(directory=MIGRATIONS)
+        app.extensions["agentidp_analytics"].upgrade_schema()
 
 
 class HostData:
