@@ -23,8 +23,15 @@ ANALYTICS_EXTENSION = "agentidp_analytics"
 @idp_cli.command("seed-demo")
 @click.option("--reset", is_flag=True, help="Rebuild the demo tenants even if they exist.")
 def seed_demo_command(reset: bool) -> None:
-    """Migrate to the latest schema, then load three demo tenants with 120 days of usage."""
-    flask_migrate.upgrade(revision="heads")
+    """Migrate to the latest schema, then load three demo tenants with 120 days of usage.
+
+    Runs what an operator runs: the host's 'flask db upgrade', then the analytics
+    plugin's own 'flask analytics db upgrade' when the plugin is loaded.
+    """
+    flask_migrate.upgrade()
+    analytics = current_app.extensions.get(ANALYTICS_EXTENSION)
+    if analytics is not None:
+        analytics.upgrade_schema()
     result = seed_demo(current_app.config["DEMO_PASSWORD"], reset=reset)
     if result.created:
         click.echo("Demo tenants created.")
@@ -33,7 +40,6 @@ def seed_demo_command(reset: bool) -> None:
     counts = ", ".join(f"{name}={value}" for name, value in result.counts.items())
     click.echo(f"Rows: {counts}")
 
-    analytics = current_app.extensions.get(ANALYTICS_EXTENSION)
     if analytics is not None:
         report = analytics.aggregate_pending()
         _echo_rollup(report)
@@ -74,7 +80,7 @@ def token_command(slug: str, name: str) -> None:
     except sa.exc.SQLAlchemyError as exc:
         raise click.ClickException(
             f"Cannot read tenants ({type(exc).__name__}). Is the schema up to date? "
-            "Run 'flask --app reference_idp db upgrade heads'."
+            "Run 'flask --app reference_idp db upgrade'."
         ) from exc
     if tenant is None:
         known = (

@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Flask
 
-from .migrations_info import HOST_SCHEMA_REVISION
 from .nav import DEFAULT_NAV_KEY, host_nav_entries
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name)
@@ -78,7 +77,6 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     config.setdefault("ANALYTICS_BASE_TEMPLATE", "reference_idp/base.html")
     config.setdefault("ANALYTICS_NAV_CONFIG_KEY", DEFAULT_NAV_KEY)
     config.setdefault(config["ANALYTICS_NAV_CONFIG_KEY"], host_nav_entries())
-    config.setdefault("ANALYTICS_MIGRATION_DEPENDS_ON", HOST_SCHEMA_REVISION)
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:
         config.setdefault("ANALYTICS_CACHE_REDIS_URL", redis_url)

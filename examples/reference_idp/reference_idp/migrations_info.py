@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-# The revision creating tenants, agents and usage_events; plugins depend on it.
+# The revision creating tenants, agents and usage_events (the head of the host's history).
 HOST_SCHEMA_REVISION = "3f9a1c7e2b54"
 
 

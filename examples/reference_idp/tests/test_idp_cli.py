@@ -128,11 +128,11 @@ def test_token_command_prints_a_working_tenant_token(app):
 def test_token_before_migrations_fails_with_advice(unmigrated_app):
     result = unmigrated_app.test_cli_runner().invoke(args=["idp", "token", "acme"])
     assert result.exit_code != 0
-    assert "db upgrade heads" in result.stderr
+    assert "db upgrade'" in result.stderr
 
 
-def test_flask_db_upgrade_heads_command_builds_the_schema(unmigrated_app):
-    result = unmigrated_app.test_cli_runner().invoke(args=["db", "upgrade", "heads"])
+def test_flask_db_upgrade_command_builds_the_schema(unmigrated_app):
+    result = unmigrated_app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     with unmigrated_app.app_context():
         assert "usage_events" in sa.inspect(db.engine).get_table_names()

@@ -4,9 +4,9 @@ Revision ID: 3f9a1c7e2b54
 Revises:
 Create Date: 2026-11-25 18:00:00
 
-Plugins that read these tables (the analytics plugin's revision) declare
-``depends_on = "3f9a1c7e2b54"``; the host publishes this id in
-``ANALYTICS_MIGRATION_DEPENDS_ON`` so ``flask db upgrade heads`` orders them.
+Plugins that add tables keep them in histories of their own (the analytics
+plugin: ``flask analytics db upgrade``, run after ``flask db upgrade``), so this
+history stays one line.
 
 Written by hand for PostgreSQL and SQLite alike:
 
