@@ -21,6 +21,8 @@ setup(
     python_requires=">=3.11",
     packages=[
         PACKAGE,
+        f"{PACKAGE}.queries",
+        f"{PACKAGE}.ui",
         f"{PACKAGE}.templates",
         f"{PACKAGE}.static",
         f"{PACKAGE}.migrations",

@@ -1,85 +1,57 @@
 """The JSON API: ``/analytics/usage-summary``, ``/analytics/agent-activity``, ``/analytics/token-trends``.
 
-Views only translate HTTP; the pipeline order is the design's:
-flag gate (404) -> tenant (401) -> tier (403) -> rate limit (429) ->
-parameters (400) -> service (cache, then database) -> response.
-
-The flag gate applies to the whole blueprint, tab included: with
-``ANALYTICS_ENABLED`` false it raises a plain ``NotFound`` that the plugin
-deliberately does not handle, so the host answers with its own 404, as if the
-plugin were not installed. Every other refusal is an ``AnalyticsError``
-rendered as ``{"error": {"code", "message"}}``.
+Views only translate HTTP: access (:mod:`.access`: flag 404, tenant 401,
+tier 403, rate limit 429) -> parameters (:mod:`.params`, 400) -> service
+(cache, then database) -> response. Every refusal is rendered as
+``{"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import NotFound
 
-from . import errors
+from .access import Audience, authorise
 from .aggregation import utc_today
 from .blueprint import bp
 from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
 from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY, Query, parse_query
+from .service import AnalyticsService
+from .state import get_state
 
 #: Response header with the last fully aggregated UTC day (also in the body as ``dataCompleteThrough``).
 FRESHNESS_HEADER = "X-Analytics-Data-Complete-Through"
 
+Fetch = Callable[[AnalyticsService, Tenant, Query], dict[str, Any]]
 
-class AnalyticsDisabled(NotFound):
-    """``ANALYTICS_ENABLED`` is false: left to the host's 404 handling on purpose."""
-
-
-@bp.before_request
-def _flag_gate() -> None:
-    if not current_app.config["ANALYTICS_ENABLED"]:
-        raise AnalyticsDisabled()
-
-
-def analytics_allowed(tenant: Tenant) -> bool:
-    """Paid tiers see analytics; every tier does while ``ANALYTICS_FREE_TIER`` is on."""
-    if current_app.config["ANALYTICS_FREE_TIER"]:
-        return True
-    paid = {t.lower() for t in current_app.config["ANALYTICS_PAID_TIERS"]}
-    return tenant.tier.lower() in paid
-
-
-def _state():
-    return current_app.extensions["agentidp_analytics"]
+#: The API's endpoints (view names) and how each asks the service.
+_FETCH: dict[str, tuple[str, Fetch]] = {
+    "usage_summary": (
+        USAGE_SUMMARY,
+        lambda s, t, q: s.get_usage_summary(t.id, q.from_, q.to),
+    ),
+    "agent_activity": (
+        AGENT_ACTIVITY,
+        lambda s, t, q: s.get_agent_activity(t.id, q.from_, q.to, q.agent_id),
+    ),
+    "token_trends": (
+        TOKEN_TRENDS,
+        lambda s, t, q: s.get_token_trends(t.id, q.from_, q.to, q.granularity),
+    ),
+}
 
 
-def _authorised_tenant() -> Tenant:
-    state = _state()
-    tenant = state.resolve_api_tenant(request)
-    if tenant is None:
-        state.limiter.check_unauthenticated()
-        raise AnalyticsError(
-            401,
-            errors.UNAUTHORIZED,
-            "Send a valid tenant API token as 'Authorization: Bearer <token>'.",
-            headers={"WWW-Authenticate": 'Bearer realm="analytics"'},
-        )
-    if not analytics_allowed(tenant):
-        raise AnalyticsError(
-            403,
-            errors.ANALYTICS_NOT_AVAILABLE,
-            "Analytics require the Pro or Enterprise plan.",
-        )
-    g.agentidp_analytics_tenant = tenant
-    state.limiter.check_tenant()
-    return tenant
-
-
-def _answer(endpoint: str, fetch: Callable[[Tenant, Query], dict]) -> Response:
+def _answer(view: str) -> Response:
+    endpoint, fetch = _FETCH[view]
     try:
         with database_outage_as_503():
-            tenant = _authorised_tenant()
+            tenant = authorise(Audience.API)
             query = parse_query(request.args, endpoint, utc_today())
-            data = fetch(tenant, query)
+            data = fetch(get_state().service, tenant, query)
     except AnalyticsError as exc:
         return exc.to_response()
     # The spec's field order (tenantId, period, ...), whatever the host's JSON
@@ -93,6 +65,21 @@ def _answer(endpoint: str, fetch: Callable[[Tenant, Query], dict]) -> Response:
     return response
 
 
+@bp.get("/usage-summary")
+def usage_summary() -> Response:
+    return _answer("usage_summary")
+
+
+@bp.get("/agent-activity")
+def agent_activity() -> Response:
+    return _answer("agent_activity")
+
+
+@bp.get("/token-trends")
+def token_trends() -> Response:
+    return _answer("token_trends")
+
+
 @bp.errorhandler(sa_exc.OperationalError)
 @bp.errorhandler(sa_exc.InterfaceError)
 def _database_outage(exc: Exception) -> Response:
@@ -102,18 +89,3 @@ def _database_outage(exc: Exception) -> Response:
             raise exc
     except AnalyticsError as outage:
         return outage.to_response()
-
-
-@bp.get("/usage-summary")
-def usage_summary() -> Response:
-    return _answer(USAGE_SUMMARY, lambda t, q: _state().service.get_usage_summary(t.id, q.from_, q.to))
-
-
-@bp.get("/agent-activity")
-def agent_activity() -> Response:
-    return _answer(AGENT_ACTIVITY, lambda t, q: _state().service.get_agent_activity(t.id, q.from_, q.to, q.agent_id))
-
-
-@bp.get("/token-trends")
-def token_trends() -> Response:
-    return _answer(TOKEN_TRENDS, lambda t, q: _state().service.get_token_trends(t.id, q.from_, q.to, q.granularity))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
@@ -10,6 +11,10 @@ from flask.cli import AppGroup
 
 from .aggregation import utc_today
 from .db_cli import db_cli
+from .state import get_state
+
+if TYPE_CHECKING:
+    from .extension import AnalyticsState
 
 analytics_cli = AppGroup("analytics", help="Advanced Analytics: aggregation, status and the plugin's tables.")
 analytics_cli.add_command(db_cli)
@@ -30,8 +35,8 @@ class _Day(click.ParamType):
 DAY = _Day()
 
 
-def _state():
-    return current_app.extensions["agentidp_analytics"]
+def _state() -> AnalyticsState:
+    return get_state(current_app)
 
 
 @analytics_cli.command("aggregate")

@@ -2,9 +2,10 @@
 
 Every refusal the spec lists (and the few the design adds for malformed
 input) is an :class:`AnalyticsError` carrying an HTTP status and a stable
-machine-readable code. Views, the service and the HTMX fragments raise it;
-only the JSON API turns it into ``{"error": {"code": ..., "message": ...}}``,
-so clients branch on ``code``, never on message text.
+machine-readable code. Views, the access pipeline, the service and the
+parameter parser raise it; the JSON API turns it into
+``{"error": {"code": ..., "message": ...}}`` (clients branch on ``code``,
+never on message text), the tab into a state of the page or panel.
 """
 
 from __future__ import annotations

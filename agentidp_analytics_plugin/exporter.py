@@ -46,8 +46,8 @@ from prometheus_flask_exporter import PrometheusMetrics
 from werkzeug.exceptions import NotFound
 
 from .blueprint import BLUEPRINT_NAME
-from .config import EXTENSION_KEY
 from .metrics import build_metrics
+from .state import get_state
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class LiveApps:
         registries = []
         for app in apps:
             _refresh_job_gauges(app)
-            registries.append(app.extensions[EXTENSION_KEY].metrics.registry)
+            registries.append(get_state(app).metrics.registry)
         if len(registries) == 1:
             yield from registries[0].collect()
         elif registries:
@@ -122,7 +122,7 @@ def attach(app: Flask, registry: CollectorRegistry) -> LiveApps:
 
 
 def _refresh_job_gauges(app: Flask) -> None:
-    state = app.extensions[EXTENSION_KEY]
+    state = get_state(app)
     if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
         state.job_gauges.refresh()
     else:
@@ -156,7 +156,7 @@ def _summed(collections: Iterable[Iterable[Metric]]) -> Iterator[Metric]:
 
 def expose(app: Flask, *, path: str | None, host_registry: CollectorRegistry | None, token: str | None) -> None:
     """Wire ``app``'s metrics into the host's exposition, as described above."""
-    state = app.extensions[EXTENSION_KEY]
+    state = get_state(app)
     multiprocess = multiprocess_mode()
     if multiprocess:
         log.info(

@@ -1,4 +1,4 @@
-"""The Flask extension: ``AnalyticsPlugin`` and its per-app state."""
+"""The Flask extension: ``AnalyticsPlugin`` and its per-app state (reached through :func:`.state.get_state`)."""
 
 from __future__ import annotations
 
@@ -14,20 +14,20 @@ from flask_sqlalchemy import SQLAlchemy
 from . import config as settings
 from . import exporter, migration_setup, scheduler, schema_migrations
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
-from .blueprint import bp
+from .blueprint import analytics_blueprint, bp
 from .caching import AnalyticsCache, build_cache
 from .cli import analytics_cli
 from .host import Resolver, Tenant, load_resolver, resolve
 from .job_metrics import JobGauges, last_successful_run
 from .metrics import AnalyticsMetrics, build_metrics
-from .params import AGENT_ACTIVITY, ENDPOINTS, TOKEN_TRENDS, USAGE_SUMMARY
+from .params import AGENT_ACTIVITY, ENDPOINTS, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
 from .ratelimit import RateLimits
 from .schema import Tables, build_tables
 from .service import AnalyticsService
+from .state import EXTENSION_KEY
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = settings.EXTENSION_KEY
 
 class AnalyticsState:
     """Everything the plugin keeps for one app, in ``app.extensions["agentidp_analytics"]``."""
@@ -176,9 +176,7 @@ class AnalyticsPlugin:
         # the host's Flask-Migrate only learns to leave them alone.
         state.migrations_registered = migration_setup.register(app)
 
-        from . import api, gallery, ui  # noqa: F401  (importing them attaches their routes to bp)
-
-        app.register_blueprint(bp)
+        app.register_blueprint(analytics_blueprint())
         app.cli.add_command(analytics_cli)
         _add_nav_entry(app)
         state.scheduled = scheduler.schedule(app)
@@ -202,6 +200,7 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
             USAGE_SUMMARY: cfg["ANALYTICS_CACHE_TTL_SUMMARY"],
             AGENT_ACTIVITY: default_ttl,
             TOKEN_TRENDS: default_ttl,
+            ROTATIONS: default_ttl,
         },
     )
     state.limiter = RateLimits(

@@ -10,6 +10,16 @@ with the default ``to`` spelled out share one cache entry.
 Decisions (see DESIGN.md): days are UTC, ranges are inclusive, a range
 "exceeds N days" when it holds more than N days, ``to`` may not be after
 today, the default period is today-30 .. today.
+
+Every endpoint name here is also the cache key's ``{endpoint}`` and the
+``endpoint`` label of the plugin's metrics. ``credential-rotations`` is the
+tab's rotation table (no JSON API route yet): at most 365 days, like the
+summary it sits next to, because an agent's rotations in the period and the
+mean gap between them are read over a year at most; its last rotation is
+looked up before the period too, so the table's cost does not grow with it.
+Its ``sort`` and ``dir`` choose the order the database returns the rows in.
+``agentId`` narrows agent-activity and the rotation table to one of the
+tenant's agents, with the same 400/404 rules.
 """
 
 from __future__ import annotations
@@ -27,18 +37,35 @@ from .errors import AnalyticsError
 USAGE_SUMMARY = "usage-summary"
 AGENT_ACTIVITY = "agent-activity"
 TOKEN_TRENDS = "token-trends"
-ENDPOINTS = (USAGE_SUMMARY, AGENT_ACTIVITY, TOKEN_TRENDS)
+ROTATIONS = "credential-rotations"
+#: The JSON API's endpoints (routes under the plugin's prefix), and every endpoint name the service answers.
+API_ENDPOINTS = (USAGE_SUMMARY, AGENT_ACTIVITY, TOKEN_TRENDS)
+ENDPOINTS = (*API_ENDPOINTS, ROTATIONS)
 
-#: The longest period each endpoint accepts, in days (spec "Constraints").
-MAX_DAYS: dict[str, int] = {USAGE_SUMMARY: 365, AGENT_ACTIVITY: 90, TOKEN_TRENDS: 365}
+#: The longest period each endpoint accepts, in days (spec "Constraints"; the rotation table's is ours).
+MAX_DAYS: dict[str, int] = {USAGE_SUMMARY: 365, AGENT_ACTIVITY: 90, TOKEN_TRENDS: 365, ROTATIONS: 365}
 DEFAULT_DAYS_BACK = 30
 GRANULARITIES = ("day", "week")
+
+#: Columns the rotation table sorts by, and the direction each sorts in when
+#: first chosen: the useful end first (the stalest agents, the most rotations).
+ROTATION_SORT_KEYS = ("agent", "rotations", "last_rotation", "mean_days", "stale")
+ROTATION_DEFAULT_SORT = "stale"
+ROTATION_DEFAULT_DIRECTIONS = {
+    "agent": "asc",
+    "rotations": "desc",
+    "last_rotation": "asc",
+    "mean_days": "desc",
+    "stale": "desc",
+}
+DIRECTIONS = ("asc", "desc")
 
 #: Which parameters each endpoint reads; anything else is ignored, as HTTP APIs usually do.
 _ALLOWED: dict[str, tuple[str, ...]] = {
     USAGE_SUMMARY: ("from", "to"),
     AGENT_ACTIVITY: ("from", "to", "agentId"),
     TOKEN_TRENDS: ("from", "to", "granularity"),
+    ROTATIONS: ("from", "to", "agentId", "sort", "dir"),
 }
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -53,6 +80,9 @@ class Query:
     to: date
     agent_id: uuid.UUID | None = None
     granularity: str = "day"
+    #: The rotation table's order (None for the other endpoints).
+    sort: str | None = None
+    direction: str | None = None
 
     @property
     def days(self) -> int:
@@ -61,10 +91,12 @@ class Query:
     def normalised(self) -> dict[str, Any]:
         """The parameters that define the answer, as plain strings (for the cache key)."""
         out: dict[str, Any] = {"from": self.from_.isoformat(), "to": self.to.isoformat()}
-        if self.endpoint == AGENT_ACTIVITY:
+        if self.endpoint in (AGENT_ACTIVITY, ROTATIONS):
             out["agentId"] = str(self.agent_id) if self.agent_id else None
         if self.endpoint == TOKEN_TRENDS:
             out["granularity"] = self.granularity
+        if self.endpoint == ROTATIONS:
+            out.update(sort=self.sort, dir=self.direction)
         return out
 
 
@@ -72,8 +104,9 @@ def parse_query(args: Mapping[str, Any], endpoint: str, today: date) -> Query:
     """Validate ``args`` (e.g. ``request.args``) for ``endpoint`` against ``today`` (UTC).
 
     Raises :class:`AnalyticsError` (400) with ``INVALID_DATE`` for a malformed
-    date, ``INVALID_AGENT_ID`` for a malformed agentId, ``INVALID_GRANULARITY``
-    and ``INVALID_DATE_RANGE`` as the spec says.
+    date, ``INVALID_AGENT_ID`` for a malformed agentId, ``INVALID_PARAMETER``
+    for an unknown sort order, ``INVALID_GRANULARITY`` and ``INVALID_DATE_RANGE``
+    as the spec says.
     """
     if endpoint not in _ALLOWED:
         raise ValueError(f"Unknown analytics endpoint {endpoint!r}; expected one of {ENDPOINTS}.")
@@ -82,9 +115,13 @@ def parse_query(args: Mapping[str, Any], endpoint: str, today: date) -> Query:
     # the 30 days before it, so ``?to=`` alone never yields from > to.
     from_ = _date(args, "from") or _days_before(to, DEFAULT_DAYS_BACK)
     check_range(endpoint, from_, to, today)
-    agent_id = _agent_id(args) if endpoint == AGENT_ACTIVITY else None
+    agent_id = _agent_id(args) if "agentId" in _ALLOWED[endpoint] else None
     granularity = _granularity(args) if endpoint == TOKEN_TRENDS else "day"
-    return Query(endpoint, from_, to, agent_id, granularity)
+    if endpoint != ROTATIONS:
+        return Query(endpoint, from_, to, agent_id, granularity)
+    sort = _choice(args, "sort", ROTATION_SORT_KEYS) or ROTATION_DEFAULT_SORT
+    direction = _choice(args, "dir", DIRECTIONS) or ROTATION_DEFAULT_DIRECTIONS[sort]
+    return Query(endpoint, from_, to, agent_id, granularity, sort, direction)
 
 
 def check_range(endpoint: str, from_: date, to: date, today: date) -> None:
@@ -134,6 +171,15 @@ def _agent_id(args: Mapping[str, Any]) -> uuid.UUID | None:
     if not isinstance(raw, str) or not _UUID.match(raw):
         raise AnalyticsError(400, errors.INVALID_AGENT_ID, "'agentId' must be a UUID.")
     return uuid.UUID(raw)
+
+
+def _choice(args: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str | None:
+    raw = _single(args, name)
+    if raw is None:
+        return None
+    if raw not in choices:
+        raise AnalyticsError(400, errors.INVALID_PARAMETER, f"'{name}' must be one of {', '.join(choices)}.")
+    return raw
 
 
 def _granularity(args: Mapping[str, Any]) -> str:

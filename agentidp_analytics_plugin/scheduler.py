@@ -17,6 +17,8 @@ import click
 from flask import Flask
 from flask.helpers import get_debug_flag
 
+from .state import get_state
+
 log = logging.getLogger(__name__)
 
 JOB_ID = "agentidp_analytics.daily_aggregation"
@@ -39,7 +41,7 @@ def should_start(app: Flask) -> bool:
 def run_scheduled_job(app: Flask) -> None:
     """The scheduled entry point: one catch-up run inside an app context."""
     with app.app_context():
-        report = app.extensions["agentidp_analytics"].aggregate_pending()
+        report = get_state(app).aggregate_pending()
         log.info(
             "Analytics aggregation %s: %d day(s), %d rows in, %d rows out, %.2fs, %d failed.",
             report.status, len(report.days), report.rows_in, report.rows_out, report.seconds, len(report.failed),

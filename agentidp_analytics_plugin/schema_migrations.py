@@ -110,6 +110,15 @@ def upgrade(revision: str = "head") -> list[Step]:
         return _run(conn, command.upgrade, revision)
 
 
+def upgrade_connection(conn: Connection, revision: str = "head") -> list[Step]:
+    """Apply the plugin's revisions on ``conn``, a database the caller built itself (no host checks).
+
+    For databases that are not the host's: the component gallery's in-memory
+    mock tenants get the plugin's tables exactly as a host does.
+    """
+    return _run(conn, command.upgrade, revision)
+
+
 def downgrade(revision: str = "-1") -> list[Step]:
     """Revert the plugin's revisions down to ``revision`` (``base`` drops every plugin table)."""
     with _connection() as conn:

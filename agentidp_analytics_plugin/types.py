@@ -79,3 +79,27 @@ class DailyAggregate(TypedDict):
     date: str
     metricType: str
     count: int
+
+
+class RotationRow(TypedDict):
+    """One agent's line of the credential rotation table."""
+
+    agentId: str
+    agentName: str
+    rotations: int
+    lastRotation: str | None
+    meanDaysBetween: float | None
+    stale: bool
+
+
+class CredentialRotationsResponse(TypedDict):
+    """The rotation table of a period: every agent of the tenant, in the requested order.
+
+    ``stale`` means no rotation in the ``staleDays`` days up to the period's end.
+    """
+
+    tenantId: str
+    period: Period
+    staleDays: int
+    agents: list[RotationRow]
+    dataCompleteThrough: str | None

@@ -28,6 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from agentidp_analytics_plugin.state import get_state
 from host_app import create_host_app, upgrade_schema
 from testenv import fresh_database
 
@@ -71,7 +72,7 @@ def main() -> None:
     app = create_host_app(url)
     upgrade_schema(app)
     with app.app_context():
-        state = app.extensions["agentidp_analytics"]
+        state = get_state(app)
         engine = state.engine
         started = time.perf_counter()
         rows = seed(engine, args.tenants, args.agents, args.days)

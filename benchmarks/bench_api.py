@@ -28,6 +28,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from agentidp_analytics_plugin.aggregation import utc_today
+from agentidp_analytics_plugin.state import get_state
 from reference_idp import create_app
 
 BARE = {
@@ -60,7 +61,7 @@ def main() -> None:
     token = runner.invoke(args=["idp", "token", "acme"]).output.strip().splitlines()[-1]
 
     with app.app_context():
-        state = app.extensions["agentidp_analytics"]
+        state = get_state(app)
         engine = state.engine
         with engine.connect() as conn:
             tenant = conn.execute(sa.text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()

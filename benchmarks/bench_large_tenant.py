@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from agentidp_analytics_plugin.service import AnalyticsService
+from agentidp_analytics_plugin.state import get_state
 from host_app import create_host_app, upgrade_schema
 from testenv import fresh_database
 
@@ -89,7 +90,7 @@ def main() -> None:
     app = create_host_app(fresh_database(DATABASE))
     upgrade_schema(app)
     with app.app_context():
-        state = app.extensions["agentidp_analytics"]
+        state = get_state(app)
         engine = state.engine
         started = time.perf_counter()
         tenant = seed(engine, args.agents, args.days)

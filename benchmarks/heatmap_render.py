@@ -35,8 +35,7 @@ from werkzeug.serving import make_server
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agentidp_analytics_plugin import config as settings
-from agentidp_analytics_plugin import gallery, ui  # noqa: F401 (attach the routes)
-from agentidp_analytics_plugin.blueprint import bp
+from agentidp_analytics_plugin.blueprint import analytics_blueprint
 
 ARGS = [
     "--headless",
@@ -54,7 +53,7 @@ def _app() -> Flask:
     app = Flask(__name__)
     settings.apply_defaults(app.config)
     app.config["ANALYTICS_GALLERY_ENABLED"] = True
-    app.register_blueprint(bp)
+    app.register_blueprint(analytics_blueprint())
     return app
 
 

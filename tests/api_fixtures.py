@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from agentidp_analytics_plugin.aggregation import utc_today
+from agentidp_analytics_plugin.state import get_state
 from host_app import HostData
 
 
@@ -83,7 +84,7 @@ class Api:
 
     def aggregate(self, days: list[date]) -> None:
         with self.app.app_context():
-            report = self.app.extensions["agentidp_analytics"].aggregate(days=days)
+            report = get_state(self.app).aggregate(days=days)
         assert report.ok, report.failed
 
 

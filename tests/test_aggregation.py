@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from agentidp_analytics_plugin import locking
+from agentidp_analytics_plugin.state import get_state
 from host_app import HostData
 
 TODAY = date(2026, 11, 20)
@@ -25,7 +26,7 @@ BIGINT_MAX = 2**63 - 1
 
 
 def state(app: Flask):
-    return app.extensions["agentidp_analytics"]
+    return get_state(app)
 
 
 def aggregate(app: Flask, days=None, today: date = TODAY):
@@ -243,13 +244,14 @@ WORKER = textwrap.dedent(
     """
     import json, sys, time
     from datetime import date
+    from agentidp_analytics_plugin.state import get_state
     from host_app import create_host_app
     url, start_at, today = sys.argv[1], float(sys.argv[2]), date.fromisoformat(sys.argv[3])
     app = create_host_app(url, ANALYTICS_REAGGREGATE_DAYS=0)
     with app.app_context():
         app.extensions["sqlalchemy"].engine.connect().close()
         time.sleep(max(0.0, start_at - time.time()))
-        report = app.extensions["agentidp_analytics"].aggregate_pending(today=today)
+        report = get_state(app).aggregate_pending(today=today)
     print(json.dumps({"status": report.status, "days": [d.isoformat() for d in report.days]}))
     """
 )

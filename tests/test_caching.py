@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from agentidp_analytics_plugin.caching import cache_key
+from agentidp_analytics_plugin.state import get_state
 from api_fixtures import Api, count_statements, days_ago
 
 ENDPOINTS = ["usage-summary", "agent-activity", "token-trends"]
@@ -63,7 +64,7 @@ def test_tenants_never_share_cache_entries(api, seed, redis_client):
 
 def test_the_default_cache_is_in_process(make_app, seed):
     app = make_app()
-    assert type(app.extensions["agentidp_analytics"].cache.cache.cache).__name__ == "SimpleCache"
+    assert type(get_state(app).cache.cache.cache).__name__ == "SimpleCache"
 
 
 def _free_port() -> int:
@@ -94,7 +95,7 @@ def test_redis_outage_is_served_from_the_database_and_caching_resumes(make_app, 
     logger = logging.getLogger("agentidp_analytics_plugin.caching")
     logger.disabled = False
     logger.addHandler(caplog.handler)
-    state = app.extensions["agentidp_analytics"]
+    state = get_state(app)
     errors = state.metrics.cache_errors.labels(endpoint="usage-summary")
 
     assert api.ok("usage-summary", token)["summary"]["totalApiCalls"] == 7
@@ -129,7 +130,7 @@ def test_redis_outage_is_served_from_the_database_and_caching_resumes(make_app, 
 
 def test_after_a_failure_the_cache_is_skipped_for_the_retry_interval(make_app):
     app = make_app(ANALYTICS_CACHE_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0", ANALYTICS_CACHE_RETRY_SECONDS=60)
-    cache = app.extensions["agentidp_analytics"].cache
+    cache = get_state(app).cache
     assert cache.get("analytics:x:usage-summary:y", "usage-summary") is None
     assert not cache.available
     started = time.perf_counter()

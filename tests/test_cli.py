@@ -8,6 +8,7 @@ import pytest
 
 from agentidp_analytics_plugin import locking
 from agentidp_analytics_plugin.aggregation import utc_today
+from agentidp_analytics_plugin.state import get_state
 
 YESTERDAY = utc_today() - timedelta(days=1)
 
@@ -90,7 +91,7 @@ def test_status_reports_the_last_day_and_the_lag(app, host, data):
 
 def test_aggregate_while_another_process_runs_exits_non_zero(pg_app, pg_host):
     with pg_app.app_context():
-        other = pg_app.extensions["agentidp_analytics"].engine.connect()
+        other = get_state(pg_app).engine.connect()
     try:
         locking.try_lock(other)
         result = pg_app.test_cli_runner().invoke(args=["analytics", "aggregate"])

@@ -8,6 +8,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from agentidp_analytics_plugin import AnalyticsPlugin, analytics
 from agentidp_analytics_plugin.scheduler import JOB_ID
+from agentidp_analytics_plugin.state import get_state
 
 
 def bare_app(**config) -> Flask:
@@ -18,7 +19,14 @@ def bare_app(**config) -> Flask:
 
 
 def test_state_lives_in_app_extensions(app):
-    assert app.extensions["agentidp_analytics"].tables.aggregates.name == "analytics_daily_aggregates"
+    assert app.extensions["agentidp_analytics"] is get_state(app)
+    assert get_state(app).tables.aggregates.name == "analytics_daily_aggregates"
+
+
+def test_reaching_the_state_of_an_app_without_the_plugin_says_to_call_init_app():
+    app = bare_app()
+    with app.app_context(), pytest.raises(RuntimeError, match="Did you forget to call 'analytics.init_app"):
+        get_state()
 
 
 def test_a_second_init_app_on_the_same_app_is_refused(app):
@@ -35,7 +43,7 @@ def test_one_plugin_object_serves_several_apps():
     first, second = bare_app(), bare_app()
     analytics.init_app(first)
     analytics.init_app(second)
-    assert first.extensions["agentidp_analytics"] is not second.extensions["agentidp_analytics"]
+    assert get_state(first) is not get_state(second)
 
 
 def test_defaults_never_override_host_settings():
@@ -67,7 +75,7 @@ def test_invalid_settings_fail_at_start_up_naming_the_key(key, value):
 def test_resolvers_may_be_import_strings():
     app = bare_app(ANALYTICS_API_TENANT_RESOLVER="host_app:resolve_api_tenant")
     AnalyticsPlugin(app)
-    assert app.extensions["agentidp_analytics"].api_resolver.__name__ == "resolve_api_tenant"
+    assert get_state(app).api_resolver.__name__ == "resolve_api_tenant"
 
 
 def test_the_nav_entry_follows_the_enabled_flag(app):
@@ -125,7 +133,7 @@ def test_host_autogenerate_filter_keeps_the_hosts_own_filter(make_app):
 
 
 def test_the_scheduler_stays_off_in_tests(app):
-    assert app.extensions["agentidp_analytics"].scheduled is False
+    assert get_state(app).scheduled is False
 
 
 def test_the_scheduler_stays_off_under_cli_commands(make_app):
@@ -133,7 +141,7 @@ def test_the_scheduler_stays_off_under_cli_commands(make_app):
 
     with click.Context(click.Command("upgrade"), info_name="upgrade"):
         app = make_app(migrate=False, TESTING=False, ANALYTICS_SCHEDULER_ENABLED=True)
-    assert app.extensions["agentidp_analytics"].scheduled is False
+    assert get_state(app).scheduled is False
 
 
 def test_the_scheduler_stays_off_in_the_reloader_parent(make_app, monkeypatch):
@@ -144,13 +152,13 @@ def test_the_scheduler_stays_off_in_the_reloader_parent(make_app, monkeypatch):
     with click.Context(command, info_name="run") as ctx:
         ctx.params["reload"] = True
         app = make_app(migrate=False, TESTING=False, ANALYTICS_SCHEDULER_ENABLED=True)
-    assert app.extensions["agentidp_analytics"].scheduled is False
+    assert get_state(app).scheduled is False
 
 
 def test_a_serving_process_schedules_the_job_at_0005_utc(make_app):
     app = make_app(migrate=False, TESTING=False, ANALYTICS_SCHEDULER_ENABLED=True)
     try:
-        assert app.extensions["agentidp_analytics"].scheduled is True
+        assert get_state(app).scheduled is True
         job = app.apscheduler.get_job(JOB_ID)
         fields = {f.name: str(f) for f in job.trigger.fields}
         assert (fields["hour"], fields["minute"]) == ("0", "5")

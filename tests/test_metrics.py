@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from agentidp_analytics_plugin import locking
 from agentidp_analytics_plugin.job_metrics import JobGauges, last_successful_run
-from agentidp_analytics_plugin.params import ENDPOINTS
+from agentidp_analytics_plugin.params import API_ENDPOINTS, ENDPOINTS
+from agentidp_analytics_plugin.state import get_state
 from api_fixtures import Api
 from host_app import HostData
 from metrics_helpers import SPEC_METRICS, type_lines, value
@@ -29,7 +30,7 @@ def scrape(app, **headers) -> str:
 @pytest.fixture
 def metrics_text(api, seed):
     s = seed([("alpha", 1, "api_calls", 1)])
-    for endpoint in ENDPOINTS:
+    for endpoint in API_ENDPOINTS:
         api.ok(endpoint, s.token)
         api.ok(endpoint, s.token)
     return scrape(api.app), s
@@ -87,7 +88,7 @@ def test_two_apps_in_one_process_count_separately(make_app, api_config):
 
 def ledger_last_run(app) -> float:
     with app.app_context():
-        state = app.extensions["agentidp_analytics"]
+        state = get_state(app)
         return last_successful_run(state.engine, state.tables)
 
 
@@ -96,7 +97,7 @@ def run_job(app) -> None:
     host = HostData(app)
     host.events([(host.tenant(), None, date(2026, 1, 5), "api_calls", 3)])
     with app.app_context():
-        report = app.extensions["agentidp_analytics"].aggregate_pending()
+        report = get_state(app).aggregate_pending()
     assert report.ok, report.failed
 
 
@@ -125,12 +126,12 @@ def test_a_worker_that_lost_the_job_lock_reports_the_last_run_from_the_database(
     run_job(winner)
     loser = create_host_app(winner.config["SQLALCHEMY_DATABASE_URI"])
     with winner.app_context():
-        holder = winner.extensions["agentidp_analytics"].engine.connect()
+        holder = get_state(winner).engine.connect()
     try:
         assert locking.try_lock(holder)
         with loser.app_context():
-            assert loser.extensions["agentidp_analytics"].aggregate_pending().status == "skipped"
-        metrics = loser.extensions["agentidp_analytics"].metrics
+            assert get_state(loser).aggregate_pending().status == "skipped"
+        metrics = get_state(loser).metrics
         assert metrics.job_last_run._value.get() == pytest.approx(ledger_last_run(winner), abs=0.001)
     finally:
         locking.unlock(holder)
@@ -151,7 +152,7 @@ def job_log(caplog):
 def test_an_unreachable_database_keeps_the_last_known_run_and_warns_once(app, tmp_path, job_log):
     run_job(app)
     known = value(scrape(app), LAST_RUN)
-    state = app.extensions["agentidp_analytics"]
+    state = get_state(app)
     unreachable = sa.create_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite'}")
     gauges = JobGauges(state.metrics, lambda: last_successful_run(unreachable, state.tables))
     for _ in range(3):

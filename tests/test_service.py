@@ -9,7 +9,11 @@ import pytest
 
 from agentidp_analytics_plugin.errors import AnalyticsError
 from agentidp_analytics_plugin.params import parse_query
-from agentidp_analytics_plugin.service import AnalyticsService, as_date, round_half_up, week_start
+from agentidp_analytics_plugin.queries.common import as_date
+from agentidp_analytics_plugin.queries.summary import round_half_up
+from agentidp_analytics_plugin.queries.trends import week_start
+from agentidp_analytics_plugin.service import AnalyticsService
+from agentidp_analytics_plugin.state import get_state
 from api_fixtures import count_statements, days_ago
 
 TODAY = date(2026, 3, 31)
@@ -71,27 +75,35 @@ def test_normalised_query_names_what_defines_the_answer():
         "granularity": "week",
     }
     assert parse_query({}, "agent-activity", TODAY).normalised()["agentId"] is None
+    assert parse_query({"sort": "agent"}, "credential-rotations", TODAY).normalised() == {
+        "from": "2026-03-01",
+        "to": "2026-03-31",
+        "agentId": None,
+        "sort": "agent",
+        "dir": "asc",
+    }
 
 
 def test_service_refuses_an_unknown_granularity(app):
     with app.app_context(), pytest.raises(AnalyticsError) as raised:
-        app.extensions["agentidp_analytics"].service.get_token_trends(uuid.uuid4(), TODAY, TODAY, "month")
+        get_state(app).service.get_token_trends(uuid.uuid4(), TODAY, TODAY, "month")
     assert (raised.value.status, raised.value.code) == (400, "INVALID_GRANULARITY")
 
 
 def test_the_dashboard_and_the_api_share_cache_entries(api, api_app, seed):
     s = seed([("alpha", 1, "api_calls", 2)])
     with api_app.test_request_context():
-        direct = api_app.extensions["agentidp_analytics"].service.get_usage_summary(s.tenant, days_ago(30), days_ago(0))
-    hits = api_app.extensions["agentidp_analytics"].metrics.cache_hits.labels(endpoint="usage-summary")
-    before = hits._value.get()
+        direct = get_state(api_app).service.get_usage_summary(s.tenant, days_ago(30), days_ago(0))
+    registry = get_state(api_app).metrics.registry
+    labels = {"endpoint": "usage-summary"}
+    before = registry.get_sample_value("agentidp_analytics_cache_hits_total", labels) or 0
     assert api.ok("usage-summary", s.token) == direct
-    assert hits._value.get() == before + 1
+    assert registry.get_sample_value("agentidp_analytics_cache_hits_total", labels) == before + 1
 
 
 def test_service_works_without_a_cache(api_app, seed):
     s = seed([("alpha", 1, "api_calls", 2)])
-    state = api_app.extensions["agentidp_analytics"]
+    state = get_state(api_app)
     with api_app.app_context():
         engine = state.engine
     bare = AnalyticsService(engine, state.tables, state.metrics, None, {})
@@ -114,7 +126,7 @@ BUSY_TENANT = [
 @pytest.mark.parametrize("top", [1, 2, 3, 4, 10], ids=lambda n: f"top-{n}")
 def test_the_top_agents_are_the_head_of_the_full_list(api_app, seed, top):
     s = seed(BUSY_TENANT)
-    service = api_app.extensions["agentidp_analytics"].service
+    service = get_state(api_app).service
     with api_app.app_context():
         full = service.get_agent_activity(s.tenant, days_ago(30), days_ago(0))
         head = service.get_agent_activity(s.tenant, days_ago(30), days_ago(0), top=top)
@@ -126,7 +138,7 @@ def test_the_top_agents_are_the_head_of_the_full_list(api_app, seed, top):
 
 def test_the_top_agents_and_the_full_list_are_cached_apart(api_app, seed):
     s = seed(BUSY_TENANT)
-    service = api_app.extensions["agentidp_analytics"].service
+    service = get_state(api_app).service
     with api_app.app_context():
         full = service.get_agent_activity(s.tenant, days_ago(30), days_ago(0))
         head = service.get_agent_activity(s.tenant, days_ago(30), days_ago(0), top=1)

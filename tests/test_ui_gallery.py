@@ -1,32 +1,39 @@
-"""The gallery renders every component in every mock state, with no database.
+"""The gallery renders every component in every mock state, with no host database.
 
 The app here is deliberately tiny (the blueprint and config defaults only):
-the gallery must work without a host, a tenant or a database.
+the gallery must work without a host, a tenant or a host database. Its
+numbers come from the plugin's own roll-up and service over generated usage,
+so they are checked here against sums of that usage worked out by hand.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import defaultdict
 from collections.abc import Iterator
+from datetime import date, timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from rotation_order import sort_rows
 
 from agentidp_analytics_plugin import config as settings
-from agentidp_analytics_plugin import gallery, rotations, ui
-from agentidp_analytics_plugin.blueprint import bp
+from agentidp_analytics_plugin import gallery_data
+from agentidp_analytics_plugin.blueprint import analytics_blueprint
+from agentidp_analytics_plugin.params import ROTATION_SORT_KEYS
+from agentidp_analytics_plugin.ui.controls import PANEL_NAMES
 
-STATES = list(gallery.STATES)
-PANELS = sorted(ui.PANEL_NAMES)
+STATES = list(gallery_data.SCENARIOS)
+PANELS = sorted(PANEL_NAMES)
 
 
-def make_gallery_app(enabled: bool = True) -> Flask:
+def make_gallery_app(enabled: bool = True, **config) -> Flask:
     app = Flask(__name__)
     settings.apply_defaults(app.config)
-    app.config.update(TESTING=True, ANALYTICS_GALLERY_ENABLED=enabled)
-    app.register_blueprint(bp)
+    app.config.update(TESTING=True, ANALYTICS_GALLERY_ENABLED=enabled, **config)
+    app.register_blueprint(analytics_blueprint())
     return app
 
 
@@ -37,6 +44,20 @@ def gallery_client() -> Iterator[FlaskClient]:
 
 def _json_blocks(html: str) -> list[dict]:
     return [json.loads(m) for m in re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', html, re.S)]
+
+
+def _mock(name: str) -> gallery_data.MockTenant:
+    with make_gallery_app().app_context():
+        return gallery_data.mock_tenant(name)
+
+
+def _usage_by(mock: gallery_data.MockTenant, metric: str) -> dict[object, int]:
+    """Per agent, the sum of one metric over the state's period: the gallery's numbers by hand."""
+    totals: dict[object, int] = defaultdict(int)
+    for agent, _, kind, count in mock.usage:
+        if kind == metric:
+            totals[agent] += count
+    return totals
 
 
 def test_gallery_is_not_found_unless_enabled() -> None:
@@ -79,7 +100,7 @@ def test_hostile_agent_names_are_escaped(gallery_client: FlaskClient, panel: str
 def test_hostile_names_survive_intact_inside_chart_json(gallery_client: FlaskClient) -> None:
     html = gallery_client.get("/analytics/_gallery/html-names/heatmap").get_data(as_text=True)
     (payload,) = _json_blocks(html)
-    assert set(payload["agents"]) == set(gallery.HOSTILE_NAMES)
+    assert set(payload["agents"]) == set(gallery_data.HOSTILE_NAMES)
 
 
 def test_unknown_state_or_panel_is_not_found(gallery_client: FlaskClient) -> None:
@@ -87,11 +108,33 @@ def test_unknown_state_or_panel_is_not_found(gallery_client: FlaskClient) -> Non
     assert gallery_client.get("/analytics/_gallery/typical/nope").status_code == 404
 
 
+def test_summary_cards_are_the_services_arithmetic_over_the_mock_usage(gallery_client: FlaskClient) -> None:
+    mock = _mock("typical")
+    calls = sum(_usage_by(mock, "api_calls").values())
+    per_day: dict[date, int] = defaultdict(int)
+    for _, day, kind, count in mock.usage:
+        if kind == "api_calls":
+            per_day[day] += count
+    peak_day = min(per_day, key=lambda d: (-per_day[d], d))
+    html = gallery_client.get("/analytics/_gallery/typical/summary").get_data(as_text=True)
+    cards = dict(re.findall(r'card-label">([^<]+)</dt>\s*<dd class="aa-card-value">([^<]+)</dd>', html))
+    assert cards["API calls"] == f"{calls:,}"
+    assert cards["Average API calls per day"] == f"{(2 * calls + 30) // 60:,}"  # half up, in integers
+    assert cards["Peak API calls in a day"] == f"{per_day[peak_day]:,}"
+    assert f"on {peak_day.isoformat()}" in html
+
+
 def test_heatmap_shows_the_busiest_agents_first_up_to_the_limit(gallery_client: FlaskClient) -> None:
     html = gallery_client.get("/analytics/_gallery/agents-500/heatmap").get_data(as_text=True)
     (payload,) = _json_blocks(html)
-    mock = gallery.build_state("agents-500")
-    assert payload["agents"] == [a["agentName"] for a in mock.activity["agents"][:20]]
+    mock = _mock("agents-500")
+    busy: dict[object, int] = defaultdict(int)
+    for agent, _, kind, count in mock.usage:
+        if kind != "token_failures":  # activity counts calls, issuances and rotations
+            busy[agent] += count
+    names = dict(mock.agents)
+    expected = sorted(busy, key=lambda a: (-busy[a], names[a], str(a)))[:20]
+    assert payload["agents"] == [names[a] for a in expected]
     assert "Show all 500 agents" in html
 
 
@@ -116,22 +159,40 @@ def test_trends_have_one_point_per_bucket(gallery_client: FlaskClient, granulari
     ]
 
 
-@pytest.mark.parametrize("sort", rotations.SORT_KEYS)
+@pytest.mark.parametrize("sort", ROTATION_SORT_KEYS)
 @pytest.mark.parametrize("direction", ["asc", "desc"])
 def test_rotation_table_follows_the_sort_parameters(gallery_client: FlaskClient, sort: str, direction: str) -> None:
     html = gallery_client.get(f"/analytics/_gallery/typical/rotations?sort={sort}&dir={direction}").get_data(
         as_text=True
     )
     ids = re.findall(r'data-agent-id="([^"]+)"', html)
-    expected = rotations.sort_rows(gallery.build_state("typical").rotations, sort, direction)
-    assert ids == [r["agentId"] for r in expected]
+    mock = _mock("typical")
+    start, end = mock.period
+    with make_gallery_app().app_context():
+        rows = mock.service.get_credential_rotations(mock.tenant_id, start, end)["agents"]
+    assert ids == [r["agentId"] for r in sort_rows(rows, sort, direction)]
     assert f'aria-sort="{"ascending" if direction == "asc" else "descending"}"' in html
+
+
+def _stale_agents(mock: gallery_data.MockTenant, days: int) -> int:
+    _, end = mock.period
+    last: dict[object, date] = {}
+    for agent, day, kind, _ in mock.usage:
+        if kind == "credential_rotations":
+            last[agent] = max(day, last.get(agent, day))
+    return sum(1 for agent, _ in mock.agents if agent not in last or last[agent] <= end - timedelta(days=days))
 
 
 def test_stale_agents_are_flagged_in_words(gallery_client: FlaskClient) -> None:
     html = gallery_client.get("/analytics/_gallery/typical/rotations").get_data(as_text=True)
-    stale = sum(1 for r in gallery.build_state("typical").rotations if r["stale"])
-    assert html.count("Not rotated in 30+ days") == stale > 0
+    assert html.count("Not rotated in 30+ days") == _stale_agents(_mock("typical"), 30) > 0
+
+
+def test_the_stale_threshold_follows_the_configuration() -> None:
+    client = make_gallery_app(ANALYTICS_ROTATION_STALE_DAYS=7).test_client()
+    html = client.get("/analytics/_gallery/typical/rotations").get_data(as_text=True)
+    stale = _stale_agents(_mock("typical"), 7)
+    assert html.count("Not rotated in 7+ days") == stale > _stale_agents(_mock("typical"), 30)
 
 
 def test_no_inline_script_or_style_anywhere(gallery_client: FlaskClient) -> None:

@@ -1,4 +1,4 @@
-"""The pure parts of the tab: reading the controls, URLs, colour steps, sorting."""
+"""The pure parts of the tab: reading the controls, URLs, colour steps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from datetime import date
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from agentidp_analytics_plugin import rotations, ui
+from agentidp_analytics_plugin.params import USAGE_SUMMARY
+from agentidp_analytics_plugin.ui import controls as ui
+from agentidp_analytics_plugin.ui.presenters import HEATMAP_STEPS, heatmap_bins
 
 TODAY = date(2026, 3, 31)
 
@@ -71,7 +73,7 @@ def test_canonical_query_is_the_shortest_shareable_form(args: dict, query: dict)
 
 def test_api_args_leave_out_empty_values_so_api_defaults_apply() -> None:
     c = ui.read_controls(MultiDict({"range": "custom", "from": "2026-01-01"}), TODAY)
-    assert ui.api_args(c) == {"from": "2026-01-01"}
+    assert ui.api_args(c, USAGE_SUMMARY) == {"from": "2026-01-01"}
 
 
 @pytest.mark.parametrize(
@@ -86,15 +88,15 @@ def test_api_args_leave_out_empty_values_so_api_defaults_apply() -> None:
     ids=["none", "zeros", "tiny", "uniform", "one-outlier"],
 )
 def test_heatmap_bins_follow_the_values(values: list[int], bins: list[tuple[int, int]]) -> None:
-    assert ui.heatmap_bins(values) == bins
+    assert heatmap_bins(values) == bins
 
 
 def test_one_busy_agent_does_not_wash_out_the_others() -> None:
     values = [10 + (i % 90) for i in range(900)] + [50_000]
-    bins = ui.heatmap_bins(values)
+    bins = heatmap_bins(values)
     in_lowest = sum(1 for v in values if v <= bins[0][1])
-    assert len(bins) == ui.HEATMAP_STEPS
-    assert in_lowest <= 2 * len(values) / ui.HEATMAP_STEPS
+    assert len(bins) == HEATMAP_STEPS
+    assert in_lowest <= 2 * len(values) / HEATMAP_STEPS
 
 
 @pytest.mark.parametrize(
@@ -103,43 +105,6 @@ def test_one_busy_agent_does_not_wash_out_the_others() -> None:
     ids=["one", "constant", "range", "skewed-high", "mixed"],
 )
 def test_heatmap_bins_are_contiguous_from_one_to_the_maximum(values: list[int]) -> None:
-    bins = ui.heatmap_bins(values)
-    assert bins[0][0] == 1 and bins[-1][1] == max(values) and len(bins) <= ui.HEATMAP_STEPS
+    bins = heatmap_bins(values)
+    assert bins[0][0] == 1 and bins[-1][1] == max(values) and len(bins) <= HEATMAP_STEPS
     assert all(b[0] == a[1] + 1 and a[0] <= a[1] for a, b in zip(bins, bins[1:], strict=False))
-
-
-def _row(name: str, rotations_: int, last: str | None, mean: float | None, stale: bool) -> dict:
-    return {
-        "agentId": name,
-        "agentName": name,
-        "rotations": rotations_,
-        "lastRotation": last,
-        "meanDaysBetween": mean,
-        "stale": stale,
-    }
-
-
-ROWS = [
-    _row("b", 3, "2026-03-20", 4.0, False),
-    _row("a", 0, None, None, True),
-    _row("c", 1, "2026-01-10", None, True),
-    _row("d", 5, "2026-03-30", 2.5, False),
-]
-
-
-@pytest.mark.parametrize(
-    ("sort", "direction", "order"),
-    [
-        ("agent", "asc", "abcd"),
-        ("agent", "desc", "dcba"),
-        ("rotations", "desc", "dbca"),
-        ("last_rotation", "asc", "acbd"),
-        ("last_rotation", "desc", "dbca"),
-        ("mean_days", "desc", "bdac"),
-        ("mean_days", "asc", "dbac"),
-        ("stale", "desc", "acbd"),
-    ],
-    ids=lambda v: str(v),
-)
-def test_sort_rows_orders_like_the_sql(sort: str, direction: str, order: str) -> None:
-    assert "".join(r["agentId"] for r in rotations.sort_rows(ROWS, sort, direction)) == order

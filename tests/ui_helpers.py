@@ -8,6 +8,7 @@ from datetime import date
 from flask import Flask
 from flask.testing import FlaskClient
 
+from agentidp_analytics_plugin.state import get_state
 from testenv import PG_DATABASE, fresh_database
 
 #: The tab tests' own database, so they never race other suites on the shared one.
@@ -26,5 +27,5 @@ def log_in(client: FlaskClient, tenant_id: uuid.UUID) -> FlaskClient:
 
 def roll_up(app: Flask, days: list[date], today: date) -> None:
     with app.app_context():
-        report = app.extensions["agentidp_analytics"].aggregate(days=sorted(set(days)), today=today)
+        report = get_state(app).aggregate(days=sorted(set(days)), today=today)
         assert not getattr(report, "failed", None), report

@@ -24,8 +24,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from agentidp_analytics_plugin import config as settings
-from agentidp_analytics_plugin import gallery, ui  # noqa: F401 (attach the routes)
-from agentidp_analytics_plugin.blueprint import bp
+from agentidp_analytics_plugin.blueprint import analytics_blueprint
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -118,7 +117,7 @@ def gallery_app() -> Flask:
     app = Flask(__name__)
     settings.apply_defaults(app.config)
     app.config.update(ANALYTICS_GALLERY_ENABLED=True)
-    app.register_blueprint(bp)
+    app.register_blueprint(analytics_blueprint())
 
     @app.get("/favicon.ico")
     def favicon() -> tuple[str, int]:

@@ -1,0 +1,175 @@
+"""Presenters: the service's JSON shapes turned into what the panel templates need.
+
+Pure functions of plain data (no Flask, no database), so they are tested
+directly and the gallery renders through them exactly like the tab.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from ..params import ROTATION_DEFAULT_DIRECTIONS
+from .controls import Controls, Links, canonical_query
+
+#: Colour scale of the heatmap: a neutral grey for "no calls", then viridis
+#: (perceptually even and readable with every common colour-vision
+#: deficiency) from light to dark. analytics.js and analytics.css hold the
+#: same list; the legend is rendered from the bins computed here.
+HEATMAP_STEPS = 6
+
+
+def summary_context(payload: Mapping[str, Any]) -> dict[str, Any]:
+    s = payload["summary"]
+    cards = [
+        {"label": "API calls", "value": s["totalApiCalls"], "hint": None},
+        {"label": "Tokens issued", "value": s["totalTokenIssuances"], "hint": None},
+        {"label": "Credential rotations", "value": s["totalCredentialRotations"], "hint": None},
+        {"label": "Active agents", "value": s["activeAgentCount"], "hint": None},
+        {"label": "Average API calls per day", "value": s["averageDailyApiCalls"], "hint": None},
+        {
+            "label": "Peak API calls in a day",
+            "value": s["peakDailyApiCalls"],
+            "hint": f"on {s['peakDate']}" if s.get("peakDate") else None,
+        },
+    ]
+    empty = not any(s[k] for k in ("totalApiCalls", "totalTokenIssuances", "totalCredentialRotations"))
+    return {"cards": cards, "period": payload["period"], "empty": empty}
+
+
+def _period_dates(period: Mapping[str, str]) -> list[date]:
+    start, end = date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _round_up(value: int) -> int:
+    """Round up to two significant digits, for legend bounds people can read."""
+    unit = 10 ** max(0, len(str(value)) - 2)
+    return -(-value // unit) * unit
+
+
+def heatmap_bins(values: Iterable[int], steps: int = HEATMAP_STEPS) -> list[tuple[int, int]]:
+    """Inclusive (low, high) ranges of the colour steps above zero, from 1 to the largest value.
+
+    The bounds are quantiles of the non-zero cells, so each colour holds a
+    similar share of them: with even-width steps, one very busy agent puts
+    every other cell in the lowest colour and the heatmap shows nothing.
+    """
+    nonzero = sorted(v for v in values if v > 0)
+    if not nonzero:
+        return []
+    maximum, count = nonzero[-1], len(nonzero)
+    highs: list[int] = []
+    for i in range(1, steps + 1):
+        quantile = nonzero[min(count, math.ceil(i * count / steps)) - 1]
+        high = min(_round_up(quantile), maximum)
+        if not highs or high > highs[-1]:
+            highs.append(high)
+    highs[-1] = maximum
+    lows = [1, *(h + 1 for h in highs[:-1])]
+    return list(zip(lows, highs, strict=True))
+
+
+def heatmap_context(activity: Mapping[str, Any], controls: Controls, limit: int) -> dict[str, Any]:
+    """Rows (busiest first, capped at ``limit`` unless "show all"), cells and the legend."""
+    dates = _period_dates(activity["period"])
+    index = {d.isoformat(): i for i, d in enumerate(dates)}
+    agents = list(activity["agents"])
+    shown = agents if controls.show_all else agents[:limit]
+    cells: list[list[int]] = []
+    rows = []
+    for a, agent in enumerate(shown):
+        calls = [0] * len(dates)
+        totals = {"apiCalls": 0, "tokenIssuances": 0, "credentialRotations": 0}
+        for day in agent["dailyActivity"]:
+            d = index.get(day["date"])
+            if d is None:
+                continue
+            cells.append([a, d, day["apiCalls"], day["tokenIssuances"], day["credentialRotations"]])
+            calls[d] = day["apiCalls"]
+            for key in totals:
+                totals[key] += day[key]
+        rows.append({"id": agent["agentId"], "name": agent["agentName"], "calls": calls, "totals": totals})
+    bins = heatmap_bins(c[2] for c in cells)
+    payload = {
+        "dates": [d.isoformat() for d in dates],
+        "agents": [r["name"] for r in rows],
+        "cells": cells,
+        "bins": [high for _, high in bins],
+    }
+    return {
+        "rows": rows,
+        "dates": dates,
+        "bins": bins,
+        "payload": payload,
+        "total": activity.get("agentCount", len(agents)),
+        "shown": len(shown),
+        "limit": limit,
+        "show_all": controls.show_all,
+        "empty": not agents,
+        "period": activity["period"],
+    }
+
+
+SERIES = (
+    ("totalIssuances", "Total issuances"),
+    ("successfulIssuances", "Successful"),
+    ("failedIssuances", "Failed"),
+    ("uniqueAgents", "Unique agents"),
+)
+
+
+def trends_context(trends: Mapping[str, Any]) -> dict[str, Any]:
+    points = trends["dataPoints"]
+    payload = {
+        "granularity": trends["granularity"],
+        "labels": [p["date"] for p in points],
+        "series": [{"key": key, "label": label, "data": [p[key] for p in points]} for key, label in SERIES],
+    }
+    empty = not any(p["totalIssuances"] or p["uniqueAgents"] for p in points)
+    return {
+        "points": points,
+        "series": SERIES,
+        "payload": payload,
+        "granularity": trends["granularity"],
+        "empty": empty,
+        "period": trends["period"],
+    }
+
+
+ROTATION_COLUMNS = (
+    ("agent", "Agent"),
+    ("rotations", "Rotations in period"),
+    ("last_rotation", "Last rotation"),
+    ("mean_days", "Mean days between rotations"),
+    ("stale", "Status"),
+)
+
+
+def rotations_context(table: Mapping[str, Any], controls: Controls, links: Links) -> dict[str, Any]:
+    """The rotation table's rows (already sorted by the service) and its sortable column headers."""
+    rows = table["agents"]
+    columns = []
+    for key, label in ROTATION_COLUMNS:
+        active = key == controls.sort
+        direction = ("desc" if controls.direction == "asc" else "asc") if active else ROTATION_DEFAULT_DIRECTIONS[key]
+        params = canonical_query(controls, sort=key, direction=direction, show_all=False)
+        columns.append(
+            {
+                "key": key,
+                "label": label,
+                "aria_sort": ("ascending" if controls.direction == "asc" else "descending") if active else None,
+                "url": links.fragment_url("rotations", **params),
+                "push": links.push_url(**params) if links.push_url else None,
+                "next": "ascending" if direction == "asc" else "descending",
+            }
+        )
+    return {
+        "rows": rows,
+        "columns": columns,
+        "stale_days": table["staleDays"],
+        "stale_count": sum(1 for r in rows if r["stale"]),
+        "empty": not rows,
+    }

@@ -1,0 +1,73 @@
+"""Rendering: presenter contexts into the panel templates, one function per panel state.
+
+Every fragment of the tab and of the gallery is made here, from the
+service's plain data, so both render through one code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import render_template
+
+from ..blueprint import bp
+from .controls import Controls, Links, canonical_query
+from .presenters import heatmap_context, rotations_context, summary_context, trends_context
+
+
+@dataclass(frozen=True)
+class ErrorState:
+    """A refusal shown inside a panel (or in place of the panels): its code and message."""
+
+    code: str
+    message: str
+
+
+def _fmt_number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+bp.add_app_template_filter(_fmt_number, "agentidp_analytics_number")
+
+
+def partial(name: str, **context: Any) -> str:
+    return render_template(f"agentidp_analytics/partials/{name}.html", **context)
+
+
+def render_summary(payload: Mapping[str, Any], suffix: str = "") -> str:
+    return partial("summary", **summary_context(payload), suffix=suffix)
+
+
+def render_heatmap(activity: Mapping[str, Any], controls: Controls, links: Links, limit: int) -> str:
+    ctx = heatmap_context(activity, controls, limit)
+    toggle = canonical_query(controls, show_all=not controls.show_all)
+    return partial("heatmap", **ctx, toggle_url=links.fragment_url("heatmap", **toggle), suffix=links.suffix)
+
+
+def render_trends(trends: Mapping[str, Any], suffix: str = "") -> str:
+    return partial("trends", **trends_context(trends), suffix=suffix)
+
+
+def render_rotations(table: Mapping[str, Any], controls: Controls, links: Links) -> str:
+    return partial("rotations", **rotations_context(table, controls, links), suffix=links.suffix)
+
+
+def render_error(panel: str, error: ErrorState, suffix: str = "") -> str:
+    return partial("error", panel=panel, error=error, suffix=suffix)
+
+
+def render_panel(panel: str, data: Mapping[str, Any], controls: Controls, links: Links, heatmap_limit: int) -> str:
+    """One panel's body from its service answer."""
+    if panel == "summary":
+        return render_summary(data, links.suffix)
+    if panel == "heatmap":
+        return render_heatmap(data, controls, links, heatmap_limit)
+    if panel == "trends":
+        return render_trends(data, links.suffix)
+    return render_rotations(data, controls, links)

@@ -1,0 +1,134 @@
+"""The tab's routes: the page, and one HTMX fragment per panel.
+
+Each takes the plugin's one read path: access (:mod:`..access`, the tab's
+audience: the host's session, the tab's own rate limit) -> the JSON API's
+parameter rules -> the service (and so the same cache and metrics as the
+API) -> rendering. Refusals become states of the page or of a panel:
+
+* no session: the host's sign-in flow (:func:`..access.signed_out_response`);
+* a plan without analytics: the upgrade panel;
+* anything else in a fragment (bad controls, unknown agent, database
+  outage): an inline error panel, with 200, because htmx only swaps
+  successful responses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from flask import Response, abort, current_app, make_response, render_template, request, url_for
+
+from ..access import Audience, authorise, signed_out_response
+from ..aggregation import utc_today
+from ..blueprint import bp
+from ..errors import AnalyticsError, database_outage_as_503
+from ..params import parse_query
+from ..service import AnalyticsService
+from ..state import get_state
+from .controls import PANEL_BY_NAME, PANELS, PRESETS, Controls, Links, api_args, canonical_query, read_controls
+from .rendering import ErrorState, partial, render_error, render_panel
+
+
+def panel_data(
+    service: AnalyticsService, panel: str, tenant_id: uuid.UUID, controls: Controls, today: date
+) -> Mapping[str, Any]:
+    """Parameters (400) then the service, for one panel: what the tab and the gallery both ask."""
+    cfg = current_app.config
+    endpoint = PANEL_BY_NAME[panel].endpoint
+    q = parse_query(api_args(controls, endpoint), endpoint, today)
+    if panel == "summary":
+        return service.get_usage_summary(tenant_id, q.from_, q.to)
+    if panel == "heatmap":
+        top = None if controls.show_all else cfg["ANALYTICS_HEATMAP_AGENTS"]
+        return service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id, top=top)
+    if panel == "trends":
+        return service.get_token_trends(tenant_id, q.from_, q.to, q.granularity)
+    return service.get_credential_rotations(
+        tenant_id,
+        q.from_,
+        q.to,
+        q.agent_id,
+        sort=q.sort or controls.sort,
+        direction=q.direction,
+        stale_days=cfg["ANALYTICS_ROTATION_STALE_DAYS"],
+    )
+
+
+def panel_fragment(
+    service: AnalyticsService, panel: str, tenant_id: uuid.UUID, controls: Controls, today: date, links: Links
+) -> str:
+    """One panel's body; raises AnalyticsError for the caller's inline error state."""
+    data = panel_data(service, panel, tenant_id, controls, today)
+    return render_panel(panel, data, controls, links, current_app.config["ANALYTICS_HEATMAP_AGENTS"])
+
+
+def _tab_links() -> Links:
+    return Links(
+        fragment_url=lambda name, **params: url_for(f"{bp.name}.fragment", panel=name, **params),
+        push_url=lambda **params: url_for(f"{bp.name}.tab", **params),
+    )
+
+
+def _is_htmx_partial_request() -> bool:
+    # A history restore asks for the whole page (htmx swaps it in as is).
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
+
+
+@bp.get("/")
+def tab() -> Response | str:
+    """The Analytics tab; with ``HX-Request`` just its panels (the controls changed)."""
+    today = utc_today()
+    controls = read_controls(request.args, today)
+    panels_only = _is_htmx_partial_request()
+    try:
+        tenant = authorise(Audience.TAB)
+    except AnalyticsError as exc:
+        return _page_refusal(exc, panels_only)
+    agents = [] if panels_only else get_state().service.list_agents(tenant.id)
+    links = _tab_links()
+    panels_context = {"panels": PANELS, "controls": controls, "links": links, "canonical": canonical_query(controls)}
+    if panels_only:
+        response = make_response(partial("panels", **panels_context, oob=True))
+        response.headers["HX-Push-Url"] = url_for(f"{bp.name}.tab", **canonical_query(controls))
+        return response
+    return render_template(
+        "agentidp_analytics/tab.html",
+        upgrade=False,
+        agents=agents,
+        today=today.isoformat(),
+        presets=PRESETS,
+        tab_url=url_for(f"{bp.name}.tab"),
+        **panels_context,
+    )
+
+
+def _page_refusal(exc: AnalyticsError, panels_only: bool) -> Response | str:
+    if exc.status == 401:
+        return signed_out_response()
+    if exc.status == 403:
+        if panels_only:
+            return partial("upgrade")
+        return render_template("agentidp_analytics/tab.html", upgrade=True)
+    raise exc
+
+
+@bp.get("/fragments/<panel>")
+def fragment(panel: str) -> Response | str:
+    """One panel's body, from the same service and cache as the JSON API."""
+    if panel not in PANEL_BY_NAME:
+        abort(404)
+    today = utc_today()
+    controls = read_controls(request.args, today)
+    try:
+        with database_outage_as_503():
+            tenant = authorise(Audience.TAB)
+            return panel_fragment(get_state().service, panel, tenant.id, controls, today, _tab_links())
+    except AnalyticsError as exc:
+        if exc.status == 401:
+            return signed_out_response()
+        if exc.status == 403:
+            return partial("upgrade")
+        return render_error(panel, ErrorState(exc.code, exc.message))
