@@ -4,6 +4,11 @@ Keys follow the spec, ``analytics:{tenantId}:{endpoint}:{queryHash}``, where the
 hash covers the normalised query (defaults applied), so equivalent requests
 share an entry and one tenant's key can never name another tenant's data.
 
+Values are stored as JSON, never as pickles (cachelib's default): whoever can
+write to that Redis could otherwise run code in every worker. The answers are
+JSON documents anyway; anything in the cache that is not valid JSON (an entry
+written by an older version, or planted) is a miss, recomputed and overwritten.
+
 The plugin owns its ``Cache`` object with its own config (Flask-Caching
 layers it over the app config), so it never changes the host's cache. A
 cache failure is never the client's problem: :meth:`get` and :meth:`set`
@@ -25,6 +30,7 @@ from typing import Any
 
 from flask import Flask
 from flask_caching import Cache
+from flask_caching.backends import RedisCache, SimpleCache
 
 from .metrics import AnalyticsMetrics
 
@@ -42,11 +48,38 @@ def cache_key(tenant_id: uuid.UUID | str, endpoint: str, params: dict[str, Any])
     return f"{KEY_PREFIX}:{tenant_id}:{endpoint}:{digest}"
 
 
+class JsonSerializer:
+    """cachelib's serializer interface (``dumps``/``loads``), in JSON."""
+
+    def dumps(self, value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    def loads(self, raw: bytes | str | None) -> Any:
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:  # not ours: a miss, never an object built from the bytes
+            return None
+
+
+class JsonRedisCache(RedisCache):
+    """Flask-Caching's Redis backend, storing JSON (cachelib takes the serializer as a class attribute)."""
+
+    serializer = JsonSerializer()
+
+
+class JsonSimpleCache(SimpleCache):
+    """The in-process backend, also in JSON, so both backends hand back the same values."""
+
+    serializer = JsonSerializer()
+
+
 def build_cache(app: Flask, redis_url: str | None) -> Cache:
-    """A Flask-Caching ``Cache`` owned by the plugin, on Redis or in-process."""
+    """A Flask-Caching ``Cache`` owned by the plugin, on Redis or in-process, storing JSON."""
     if redis_url:
         config: dict[str, Any] = {
-            "CACHE_TYPE": "RedisCache",
+            "CACHE_TYPE": f"{__name__}.JsonRedisCache",
             "CACHE_REDIS_URL": redis_url,
             "CACHE_OPTIONS": {
                 "socket_connect_timeout": REDIS_TIMEOUT,
@@ -55,7 +88,7 @@ def build_cache(app: Flask, redis_url: str | None) -> Cache:
             },
         }
     else:
-        config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 2000}
+        config = {"CACHE_TYPE": f"{__name__}.JsonSimpleCache", "CACHE_THRESHOLD": 2000}
     # An empty prefix keeps the spec's key format literally; the host's own
     # CACHE_* settings must not leak into the plugin's cache.
     config.update({"CACHE_KEY_PREFIX": "", "CACHE_DEFAULT_TIMEOUT": 300, "CACHE_NO_NULL_WARNING": True})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import pickle
 import shutil
 import socket
 import subprocess
@@ -38,6 +40,33 @@ def test_entries_use_the_spec_key_and_ttl(api, seed, redis_client, endpoint, ttl
     assert ttl - 5 <= redis_client.ttl(keys[0]) <= ttl
 
 
+def test_entries_in_redis_are_the_answer_as_json(api, seed, redis_client):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    body = api.ok("usage-summary", s.token)
+    [key] = redis_client.keys(f"analytics:{s.tenant}:usage-summary:*")
+    assert json.loads(redis_client.get(key)) == body
+
+
+class _Payload:
+    """What an attacker with write access to Redis would plant: a pickle that runs code when loaded."""
+
+    def __reduce__(self):
+        return (exec, ("import builtins; builtins.analytics_cache_pwned = True",))
+
+
+def test_a_pickle_planted_in_redis_is_a_miss_and_never_loaded(api, seed, redis_client):
+    import builtins
+
+    s = seed([("alpha", 1, "api_calls", 3)])
+    api.ok("usage-summary", s.token)
+    [key] = redis_client.keys(f"analytics:{s.tenant}:usage-summary:*")
+    # cachelib's pickle format: "!" + pickle.
+    redis_client.set(key, b"!" + pickle.dumps({"planted": _Payload()}), ex=60)
+    assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 3
+    assert not hasattr(builtins, "analytics_cache_pwned")
+    assert json.loads(redis_client.get(key))["summary"]["totalApiCalls"] == 3  # overwritten with JSON
+
+
 def test_equivalent_queries_share_one_entry(api, seed, redis_client):
     s = seed([])
     api.ok("token-trends", s.token)
@@ -63,8 +92,10 @@ def test_tenants_never_share_cache_entries(api, seed, redis_client):
 
 
 def test_the_default_cache_is_in_process(make_app, seed):
+    from flask_caching.backends import SimpleCache
+
     app = make_app()
-    assert type(get_state(app).cache.cache.cache).__name__ == "SimpleCache"
+    assert isinstance(get_state(app).cache.cache.cache, SimpleCache)
 
 
 def _free_port() -> int:
