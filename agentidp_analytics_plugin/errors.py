@@ -11,7 +11,9 @@ never on message text), the tab into a state of the page or panel.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,8 +36,14 @@ INVALID_PARAMETER = "INVALID_PARAMETER"
 # Added: the database cannot be reached. An outage to report, not a crash.
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
+# Not a refusal of the API: the answer when something fails that the plugin could not handle
+# (a bug, or a host component failing after the view), so the shape holds even then.
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
 #: Seconds a client should wait after a 503 before trying again.
 OUTAGE_RETRY_AFTER = 30
+#: During an outage every request fails the same way: one warning per this many seconds per process.
+OUTAGE_LOG_INTERVAL = 60.0
 
 #: Every code with its status, for the OpenAPI test and the documentation.
 CODES: dict[str, int] = {
@@ -79,6 +87,57 @@ class AnalyticsError(Exception):
         return f"AnalyticsError({self.status}, {self.code!r}, {self.message!r})"
 
 
+class ThrottledWarning:
+    """Logs one warning per ``interval`` seconds and counts the ones it holds back.
+
+    The next warning says how many were suppressed, so an outage is visible
+    in the logs with its size, without one line per failed request.
+    """
+
+    def __init__(self, logger: logging.Logger, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.interval = interval
+        self.clock = clock
+        self._next = float("-inf")
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def warn(self, message: str, *args: Any) -> None:
+        with self._lock:
+            now = self.clock()
+            if now < self._next:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed = self._suppressed, 0
+            self._next = now + self.interval
+        if suppressed:
+            self.logger.warning(
+                message + " (%d more like it in the last %.0f s)", *args, suppressed, self.interval
+            )
+        else:
+            self.logger.warning(message, *args)
+
+
+#: The one log line of a database outage, shared by the request paths that meet it.
+outage_log = ThrottledWarning(log, OUTAGE_LOG_INTERVAL)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Connection-level failures: server down, connection lost, timeouts. Anything else is a bug."""
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    )
+
+
+def service_unavailable() -> AnalyticsError:
+    return AnalyticsError(
+        503,
+        SERVICE_UNAVAILABLE,
+        "Analytics are unavailable right now; try again shortly.",
+        headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
+    )
+
+
 @contextmanager
 def database_outage_as_503() -> Iterator[None]:
     """Turn "cannot reach the database" into a 503 the caller renders as usual.
@@ -90,10 +149,10 @@ def database_outage_as_503() -> Iterator[None]:
     try:
         yield
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        log.warning("Analytics database unavailable: %s", getattr(exc, "orig", None) or exc)
-        raise AnalyticsError(
-            503,
-            SERVICE_UNAVAILABLE,
-            "Analytics are unavailable right now; try again shortly.",
-            headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
-        ) from exc
+        outage_log.warn("Analytics database unavailable: %s", describe(exc))
+        raise service_unavailable() from exc
+
+
+def describe(exc: BaseException) -> str:
+    """The driver's message of a database error, on one line."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())

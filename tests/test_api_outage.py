@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pytest
@@ -58,3 +59,31 @@ def test_other_database_errors_are_not_disguised_as_outages():
 
     with pytest.raises(sa_exc.ProgrammingError), errors.database_outage_as_503():
         raise sa_exc.ProgrammingError("SELECT", {}, Exception("syntax error"))
+
+
+def test_an_outage_writes_one_warning_not_one_per_request(down_app, caplog, monkeypatch):
+    monkeypatch.setattr(errors, "outage_log", errors.ThrottledWarning(errors.log, errors.OUTAGE_LOG_INTERVAL))
+    errors.log.disabled = False  # Alembic's fileConfig in other tests disables existing loggers
+    client = down_app.test_client()
+    with caplog.at_level(logging.WARNING, logger=errors.log.name):
+        for _ in range(30):
+            assert client.get("/analytics/usage-summary", headers={"Authorization": "Bearer x"}).status_code == 503
+    warnings = [r for r in caplog.records if r.name == errors.log.name]
+    assert len(warnings) == 1
+    assert "unavailable" in warnings[0].getMessage()
+
+
+def test_the_next_outage_warning_counts_the_ones_held_back(caplog):
+    now = [0.0]
+    throttled = errors.ThrottledWarning(errors.log, 60, clock=lambda: now[0])
+    errors.log.disabled = False
+    with caplog.at_level(logging.WARNING, logger=errors.log.name):
+        for _ in range(5):
+            throttled.warn("database unavailable: %s", "connection refused")
+        now[0] = 61.0
+        throttled.warn("database unavailable: %s", "connection refused")
+    messages = [r.getMessage() for r in caplog.records if r.name == errors.log.name]
+    assert messages == [
+        "database unavailable: connection refused",
+        "database unavailable: connection refused (4 more like it in the last 60 s)",
+    ]
