@@ -27,7 +27,7 @@ bp = Blueprint(
 
 def analytics_blueprint() -> Blueprint:
     """The blueprint with every route and hook attached."""
-    from . import access, api, gallery  # noqa: F401  (importing them attaches their routes)
+    from . import access, api, boundary, gallery  # noqa: F401  (importing them attaches their routes)
     from .ui import views  # noqa: F401
 
     return bp

@@ -38,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_JOB_HOUR": 0,
     "ANALYTICS_JOB_MINUTE": 5,
     "ANALYTICS_REAGGREGATE_DAYS": 3,
+    # Bounds on database waits, in seconds (see engines.py): reads serve requests, the job aggregates.
+    "ANALYTICS_DB_STATEMENT_TIMEOUT": 5,
+    "ANALYTICS_DB_LOCK_TIMEOUT": 2,
+    "ANALYTICS_DB_CONNECT_TIMEOUT": 2,
+    "ANALYTICS_DB_POOL_TIMEOUT": 2,
+    "ANALYTICS_JOB_STATEMENT_TIMEOUT": 1800,
+    "ANALYTICS_JOB_LOCK_TIMEOUT": 30,
     # Caching (spec "Redis Caching"): Redis when a URL is given, else in-process.
     "ANALYTICS_CACHE_REDIS_URL": None,
     "ANALYTICS_CACHE_TTL_SUMMARY": 60,
@@ -68,6 +75,14 @@ _POSITIVE_INTS = (
     "ANALYTICS_ROTATION_STALE_DAYS",
     "ANALYTICS_HEATMAP_AGENTS",
 )
+_POSITIVE_SECONDS = (
+    "ANALYTICS_DB_STATEMENT_TIMEOUT",
+    "ANALYTICS_DB_LOCK_TIMEOUT",
+    "ANALYTICS_DB_CONNECT_TIMEOUT",
+    "ANALYTICS_DB_POOL_TIMEOUT",
+    "ANALYTICS_JOB_STATEMENT_TIMEOUT",
+    "ANALYTICS_JOB_LOCK_TIMEOUT",
+)
 _TABLE_KEYS = ("ANALYTICS_TENANTS_TABLE", "ANALYTICS_AGENTS_TABLE", "ANALYTICS_USAGE_EVENTS_TABLE")
 
 
@@ -83,6 +98,10 @@ def validate(config: Mapping[str, Any]) -> None:
         value = config[key]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+    for key in _POSITIVE_SECONDS:
+        value = config[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise ValueError(f"{key} must be a number of seconds > 0, got {value!r}.")
     days = config["ANALYTICS_REAGGREGATE_DAYS"]
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 366:
         raise ValueError(f"ANALYTICS_REAGGREGATE_DAYS must be an integer from 0 to 366, got {days!r}.")

@@ -12,11 +12,12 @@ from flask import Flask, Request, current_app
 from flask_sqlalchemy import SQLAlchemy
 
 from . import config as settings
-from . import exporter, migration_setup, scheduler, schema_migrations
+from . import boundary, exporter, migration_setup, scheduler, schema_migrations
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
 from .blueprint import analytics_blueprint, bp
 from .caching import AnalyticsCache, build_cache
 from .cli import analytics_cli
+from .engines import PluginEngines
 from .host import Resolver, Tenant, load_resolver, resolve
 from .job_metrics import JobGauges, last_successful_run
 from .metrics import AnalyticsMetrics, build_metrics
@@ -35,12 +36,15 @@ class AnalyticsState:
     def __init__(
         self,
         db: SQLAlchemy,
+        engines: PluginEngines,
         tables: Tables,
         metrics: AnalyticsMetrics,
         api_resolver: Resolver | None,
         ui_resolver: Resolver | None,
     ) -> None:
         self.db = db
+        #: The plugin's bounded engines: ``reads`` for requests, ``writes`` for the job.
+        self.engines = engines
         self.tables = tables
         self.metrics = metrics
         self.api_resolver = api_resolver
@@ -57,7 +61,8 @@ class AnalyticsState:
 
     @property
     def engine(self) -> sa.Engine:
-        return self.db.engine
+        """The engine the job and the CLI write with (see :mod:`.engines`)."""
+        return self.engines.writes
 
     def resolve_api_tenant(self, request: Request) -> Tenant | None:
         return resolve(self.api_resolver, request)
@@ -129,7 +134,10 @@ class AnalyticsPlugin:
     ``ANALYTICS_BASE_TEMPLATE``, ``ANALYTICS_NAV_CONFIG_KEY``,
     ``ANALYTICS_MIGRATION_DEPENDS_ON`` (0.1.0 databases only), ``ANALYTICS_SCHEDULER_ENABLED``,
     ``ANALYTICS_JOB_HOUR``, ``ANALYTICS_JOB_MINUTE``,
-    ``ANALYTICS_REAGGREGATE_DAYS``, ``ANALYTICS_CACHE_REDIS_URL``,
+    ``ANALYTICS_REAGGREGATE_DAYS``, ``ANALYTICS_DB_STATEMENT_TIMEOUT``,
+    ``ANALYTICS_DB_LOCK_TIMEOUT``, ``ANALYTICS_DB_CONNECT_TIMEOUT``,
+    ``ANALYTICS_DB_POOL_TIMEOUT``, ``ANALYTICS_JOB_STATEMENT_TIMEOUT``,
+    ``ANALYTICS_JOB_LOCK_TIMEOUT``, ``ANALYTICS_CACHE_REDIS_URL``,
     ``ANALYTICS_CACHE_TTL_SUMMARY``, ``ANALYTICS_CACHE_TTL_DEFAULT``,
     ``ANALYTICS_RATELIMIT_ENABLED``, ``ANALYTICS_RATELIMIT``,
     ``ANALYTICS_RATELIMIT_UNAUTHENTICATED``, ``ANALYTICS_RATELIMIT_STORAGE_URI``,
@@ -160,8 +168,11 @@ class AnalyticsPlugin:
         settings.validate(app.config)
         cfg = app.config
 
+        with app.app_context():
+            host_engine = db.engine
         state = AnalyticsState(
             db=db,
+            engines=PluginEngines(app, host_engine),
             tables=build_tables(
                 cfg["ANALYTICS_TENANTS_TABLE"], cfg["ANALYTICS_AGENTS_TABLE"], cfg["ANALYTICS_USAGE_EVENTS_TABLE"]
             ),
@@ -177,6 +188,7 @@ class AnalyticsPlugin:
         state.migrations_registered = migration_setup.register(app)
 
         app.register_blueprint(analytics_blueprint())
+        boundary.install(app, lambda: state.engines.read_bound if state.engines.bounded else None)
         app.cli.add_command(analytics_cli)
         _add_nav_entry(app)
         state.scheduled = scheduler.schedule(app)
@@ -192,7 +204,7 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
     )
     default_ttl = cfg["ANALYTICS_CACHE_TTL_DEFAULT"]
     state.service = AnalyticsService(
-        lambda: state.db.engine,
+        lambda: state.engines.reads,
         state.tables,
         state.metrics,
         state.cache,

@@ -140,12 +140,15 @@ class StatementCounter:
 
 @contextmanager
 def count_statements(app: Flask) -> Iterator[StatementCounter]:
-    """Record every SQL statement the app's engine sends while the block runs."""
+    """Record every SQL statement the host's and the plugin's engines send while the block runs."""
     counter = StatementCounter()
     with app.app_context():
-        engine: sa.Engine = app.extensions["sqlalchemy"].engine
-    sa.event.listen(engine, "before_cursor_execute", counter)
+        engines = app.extensions["agentidp_analytics"].engines
+        watched = {app.extensions["sqlalchemy"].engine, engines.reads, engines.writes}
+    for engine in watched:
+        sa.event.listen(engine, "before_cursor_execute", counter)
     try:
         yield counter
     finally:
-        sa.event.remove(engine, "before_cursor_execute", counter)
+        for engine in watched:
+            sa.event.remove(engine, "before_cursor_execute", counter)

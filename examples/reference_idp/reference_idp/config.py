@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Flask
 
+from .database import engine_options
 from .nav import DEFAULT_NAV_KEY, host_nav_entries
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name)
@@ -52,7 +53,6 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     """Fill ``app.config``; plugin keys are set here, before any plugin loads."""
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         IDP_ACCESS_TOKEN_TTL=3600,
@@ -64,6 +64,8 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config.from_mapping(test_config)
 
     config = app.config
+    # No pool_pre_ping: its ping cannot be bounded; database.py replaces dead connections instead.
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"]))
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = instance_secret_key(app.instance_path)
 
