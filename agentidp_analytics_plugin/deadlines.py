@@ -173,7 +173,12 @@ def bound_engine(engine: sa.Engine, bound: BoundFn, *, check_liveness: bool = Fa
     for name in ("checkin", "invalidate", "soft_invalidate", "close", "detach"):
         event.listen(engine, name, disarm_dbapi)
     if check_liveness:
+        event.listen(engine, "connect", _mark_fresh)
         event.listen(engine, "checkout", _replace_if_closed)
+
+
+def _mark_fresh(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_FRESH] = True
 
 
 def _dbapi_of(conn: sa.Connection | None) -> Any:
@@ -184,7 +189,15 @@ def _dbapi_of(conn: sa.Connection | None) -> Any:
     return conn.connection.dbapi_connection
 
 
+_FRESH = "agentidp_analytics_fresh"
+
+
 def _replace_if_closed(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    # A connection made for this checkout is not checked: if the server drops it too (a storm
+    # of terminations), its first query fails as an outage, instead of the pool giving up
+    # with "This connection is closed" after its two reconnection attempts.
+    if record.info.pop(_FRESH, False):
+        return
     if socket_closed_by_server(dbapi_connection):
         # The pool's documented way to say "this one is dead, connect again".
         raise sa.exc.DisconnectionError("the server closed this pooled connection")

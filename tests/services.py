@@ -7,6 +7,7 @@ as the ``postgres`` user when the tests run as root (initdb refuses root).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -116,17 +117,13 @@ class PostgresInstance:
 
     def thaw(self, frozen: list[int]) -> None:
         for pid in frozen:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
 
     def destroy(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self.thaw(self.processes())
-            except (OSError, ValueError):
-                pass
             self.crash()
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from services import PostgresInstance
 
 from agentidp_analytics_plugin import errors
 from api_fixtures import Api, days_ago
 from host_app import HostData, create_host_app, upgrade_schema
-from services import PostgresInstance
 from testenv import BACKENDS
 
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs PostgreSQL")

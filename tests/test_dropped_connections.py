@@ -104,7 +104,7 @@ def served(pg_app: Flask) -> Iterator[tuple[Flask, str]]:
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback test server
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as failed:
         return failed.code, dict(failed.headers), failed.read()
@@ -113,7 +113,7 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
 @pytest.mark.parametrize(
     ("failure", "status", "code"),
     [
-        (sa.exc.OperationalError("ROLLBACK", {}, Exception("server closed the connection")), 503, "SERVICE_UNAVAILABLE"),
+        (sa.exc.OperationalError("ROLLBACK", {}, Exception("connection closed")), 503, "SERVICE_UNAVAILABLE"),
         (RuntimeError("a host extension broke"), 500, "INTERNAL_ERROR"),
     ],
     ids=["database", "anything-else"],

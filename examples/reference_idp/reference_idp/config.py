@@ -64,8 +64,10 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config.from_mapping(test_config)
 
     config = app.config
-    # No pool_pre_ping: its ping cannot be bounded; database.py replaces dead connections instead.
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"]))
+    # No pool_pre_ping: its ping cannot be bounded; database.py replaces dead connections.
+    config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"])
+    )
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = instance_secret_key(app.instance_path)
 

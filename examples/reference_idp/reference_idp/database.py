@@ -1,4 +1,4 @@
-"""Database set-up that depends on the engine: SQLite's foreign keys, and surviving dropped connections.
+"""Database set-up that depends on the engine: SQLite's foreign keys, surviving dropped connections.
 
 SQLite ignores ``ON DELETE CASCADE`` / ``SET NULL`` unless every connection
 turns ``foreign_keys`` on, so the listener is attached to the app's own engine
@@ -35,6 +35,7 @@ from .extensions import db
 
 #: Seconds to wait for a new PostgreSQL connection.
 CONNECT_TIMEOUT = 5
+_FRESH = "reference_idp_fresh"
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
@@ -44,11 +45,21 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _replace_if_server_hung_up(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """An idle connection with something to read has been closed (or is closing) by the server."""
+def _mark_fresh(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_FRESH] = True
+
+
+def _replace_if_server_hung_up(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """An idle connection with something to read has been closed (or is closing) by the server.
+
+    Connections made for this checkout are not checked: the pool retries a replaced connection
+    only twice, then fails with "This connection is closed" instead of a database error.
+    """
+    if record.info.pop(_FRESH, False):
+        return
     try:
         fd = dbapi_connection.fileno()
-    except Exception as exc:  # noqa: BLE001 - a closed driver connection has no socket
+    except Exception as exc:  # a closed driver connection has no socket
         raise DisconnectionError("the pooled connection is closed") from exc
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLPRI)
@@ -67,7 +78,7 @@ def _end_session(_exc: BaseException | None) -> None:
     try:
         db.session.remove()
     except SQLAlchemyError:
-        current_app.logger.warning("Closing the database session failed; its connection is discarded.")
+        current_app.logger.warning("Closing the session failed; its connection is discarded.")
         db.session.remove()  # the failed rollback invalidated the connection: nothing is left to do
 
 
@@ -85,4 +96,5 @@ def init_database(app: Flask) -> None:
         if engine.dialect.name == "postgresql" and not sa.event.contains(
             engine, "checkout", _replace_if_server_hung_up
         ):
+            sa.event.listen(engine, "connect", _mark_fresh)
             sa.event.listen(engine, "checkout", _replace_if_server_hung_up)

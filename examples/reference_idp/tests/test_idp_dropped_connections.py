@@ -1,4 +1,4 @@
-"""PostgreSQL dropping connections: the host's own pages keep their answers, and pooled dead connections are replaced.
+"""PostgreSQL dropping connections: pages keep their answers, dead pooled connections are replaced.
 
 The terminations are real (``pg_terminate_backend``); only their moment is
 chosen, by an ``after_request`` hook of the test: after the view answered,
@@ -7,13 +7,30 @@ before teardown rolls the session back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import flask_migrate
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
+from idp_helpers import login, make_tenant
 
 from reference_idp.extensions import db
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def signed_in(unmigrated_app: Flask) -> Iterator[tuple[Flask, FlaskClient]]:
+    """Not the ``app`` fixture: pytest-flask would keep an app context open around the
+    requests, and the session would never be closed at teardown, which is what is tested."""
+    with unmigrated_app.app_context():
+        flask_migrate.upgrade(revision="heads")
+        make_tenant("acme", with_user=True)
+    client = unmigrated_app.test_client()
+    assert login(client, "admin@acme.test").status_code == 302
+    yield unmigrated_app, client
 
 
 def _admin(app: Flask) -> sa.Engine:
@@ -27,8 +44,8 @@ def _terminate(app: Flask, pid: int) -> None:
     admin.dispose()
 
 
-def test_a_page_keeps_its_answer_when_the_session_dies_before_teardown(app, logged_in):
-    client, _ = logged_in
+def test_a_page_keeps_its_answer_when_the_session_dies_before_teardown(signed_in):
+    app, client = signed_in
     terminated = []
 
     def terminate_session_connection(response):
@@ -46,8 +63,8 @@ def test_a_page_keeps_its_answer_when_the_session_dies_before_teardown(app, logg
     assert response.status_code == 200
 
 
-def test_a_pooled_connection_the_server_closed_is_replaced_before_use(app, logged_in):
-    client, _ = logged_in
+def test_a_pooled_connection_the_server_closed_is_replaced_before_use(signed_in):
+    app, client = signed_in
     assert client.get("/").status_code == 200  # leaves one connection idle in the pool
     admin = _admin(app)
     with admin.connect() as conn:
