@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from flask import Flask, Request, current_app
 from flask_sqlalchemy import SQLAlchemy
 
-from . import config as settings
 from . import boundary, exporter, migration_setup, scheduler, schema_migrations
+from . import config as settings
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
 from .blueprint import analytics_blueprint, bp
 from .caching import AnalyticsCache, build_cache
