@@ -50,7 +50,8 @@ class AnalyticsState:
         self.api_resolver = api_resolver
         self.ui_resolver = ui_resolver
         #: The job gauges follow the database, not this process's memory.
-        self.job_gauges = JobGauges(metrics, lambda: last_successful_run(self.engine, self.tables))
+        # A scrape reads with the requests' short bounds, not the job's long ones.
+        self.job_gauges = JobGauges(metrics, lambda: last_successful_run(self.engines.reads, self.tables))
         self.migrations_registered = False
         self.scheduled = False
         #: Set up by ``init_app``: the cache shared by the API and the tab, the
