@@ -26,7 +26,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
@@ -78,7 +78,7 @@ class PostgresInstance:
         )
 
     def init(self) -> PostgresInstance:
-        self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
+        self._run(pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
         with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write(
                 f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.root}'\n"
@@ -88,16 +88,16 @@ class PostgresInstance:
         return self
 
     def start(self) -> None:
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "start")
+        self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "start")
         _wait(lambda: _accepts(self.port), 30, "PostgreSQL accepting connections")
 
     def stop(self) -> None:
         """A clean, fast shutdown: clients are told, then disconnected."""
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "stop", check=False)
+        self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "stop", check=False)
 
     def crash(self) -> None:
         """``-m immediate``: every server process quits at once; recovery runs at the next start."""
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "immediate", "stop", check=False)
+        self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "immediate", "stop", check=False)
 
     def postmaster_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])
