@@ -2,16 +2,31 @@
 
 Every key starts with ``ANALYTICS_`` and lives in the host's ``app.config``. All
 defaults are set here, in one place, with ``setdefault`` so the host always
-wins. Invalid settings fail at start-up with a message that says what to fix,
-rather than as a 500 on the first request. ``ANALYTICS_ENABLED`` and
-``ANALYTICS_FREE_TIER`` are read per request (the spec makes them runtime
-flags); everything else is read once, when the plugin is set up.
+wins. Invalid settings fail at start-up with a message that names the key and
+says what to fix, rather than as a 500 (or silently wrong behaviour) on the
+first request. Values read from the environment arrive as strings, so flags,
+numbers and lists are parsed here and stored back as real values:
+``"false"`` is False, never a truthy string; ``"lots"`` is not a rate limit.
+
+``ANALYTICS_ENABLED`` and ``ANALYTICS_FREE_TIER`` are read per request (the
+spec makes them runtime flags) through :func:`runtime_flag`, which parses a
+value the host sets at runtime the same way; everything else is read once,
+when the plugin is set up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from limits import parse_many
+from limits.storage import SCHEMES as LIMITER_STORAGE_SCHEMES
+from redis.connection import parse_url as parse_redis_url
+
+log = logging.getLogger(__name__)
 
 #: Where the plugin keeps its per-app state: ``app.extensions[EXTENSION_KEY]``.
 EXTENSION_KEY = "agentidp_analytics"
@@ -69,11 +84,16 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_HEATMAP_AGENTS": 20,
 }
 
-_POSITIVE_INTS = (
-    "ANALYTICS_CACHE_TTL_SUMMARY",
-    "ANALYTICS_CACHE_TTL_DEFAULT",
-    "ANALYTICS_ROTATION_STALE_DAYS",
-    "ANALYTICS_HEATMAP_AGENTS",
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+BOOLEAN_KEYS = (
+    "ANALYTICS_ENABLED",
+    "ANALYTICS_FREE_TIER",
+    "ANALYTICS_SCHEDULER_ENABLED",
+    "ANALYTICS_RATELIMIT_ENABLED",
+    "ANALYTICS_METRICS_ENABLED",
+    "ANALYTICS_GALLERY_ENABLED",
 )
 _POSITIVE_SECONDS = (
     "ANALYTICS_DB_STATEMENT_TIMEOUT",
@@ -83,43 +103,135 @@ _POSITIVE_SECONDS = (
     "ANALYTICS_JOB_STATEMENT_TIMEOUT",
     "ANALYTICS_JOB_LOCK_TIMEOUT",
 )
+#: Integer keys and their (lowest, highest) allowed values.
+INTEGER_KEYS: dict[str, tuple[int, int | None]] = {
+    "ANALYTICS_CACHE_TTL_SUMMARY": (1, None),
+    "ANALYTICS_CACHE_TTL_DEFAULT": (1, None),
+    "ANALYTICS_ROTATION_STALE_DAYS": (1, None),
+    "ANALYTICS_HEATMAP_AGENTS": (1, None),
+    "ANALYTICS_REAGGREGATE_DAYS": (0, 366),
+    "ANALYTICS_JOB_HOUR": (0, 23),
+    "ANALYTICS_JOB_MINUTE": (0, 59),
+}
+RATE_LIMIT_KEYS = ("ANALYTICS_RATELIMIT", "ANALYTICS_RATELIMIT_UNAUTHENTICATED")
 _TABLE_KEYS = ("ANALYTICS_TENANTS_TABLE", "ANALYTICS_AGENTS_TABLE", "ANALYTICS_USAGE_EVENTS_TABLE")
 
 
-def apply_defaults(config: dict[str, Any]) -> None:
+def apply_defaults(config: MutableMapping[str, Any]) -> None:
     """Fill in every key the host did not set."""
     for key, value in DEFAULTS.items():
         config.setdefault(key, value)
 
 
-def validate(config: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` naming the key and the fix for any invalid setting."""
-    for key in _POSITIVE_INTS:
-        value = config[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
-    for key in _POSITIVE_SECONDS:
-        value = config[key]
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-            raise ValueError(f"{key} must be a number of seconds > 0, got {value!r}.")
-    days = config["ANALYTICS_REAGGREGATE_DAYS"]
-    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 366:
-        raise ValueError(f"ANALYTICS_REAGGREGATE_DAYS must be an integer from 0 to 366, got {days!r}.")
-    hour, minute = config["ANALYTICS_JOB_HOUR"], config["ANALYTICS_JOB_MINUTE"]
-    if not (isinstance(hour, int) and 0 <= hour <= 23 and isinstance(minute, int) and 0 <= minute <= 59):
+def parse_bool(key: str, value: Any) -> bool:
+    """A real bool, 0/1, or "true/false/1/0/yes/no/on/off" in any case; anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(
+        f"{key} must be a boolean: True or False, or one of the strings "
+        f"'true', 'false', '1', '0', 'yes', 'no', 'on', 'off' (any case); got {value!r}."
+    )
+
+
+def parse_int(key: str, value: Any, lowest: int, highest: int | None = None) -> int:
+    """An int, or a string of one (from the environment), within [lowest, highest]."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        number = int(value.strip())
+    if number is None or number < lowest or (highest is not None and number > highest):
+        bounds = f"from {lowest} to {highest}" if highest is not None else f">= {lowest}"
+        raise ValueError(f"{key} must be an integer {bounds}, got {value!r}.")
+    return number
+
+
+def parse_seconds(key: str, value: Any, *, allow_zero: bool = True) -> float:
+    """A number of seconds (int, float or numeric string)."""
+    seconds: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            seconds = None
+    if seconds is None or seconds != seconds or seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ValueError(f"{key} must be a number of seconds {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
+    return seconds
+
+
+def parse_rate_limit(key: str, value: Any) -> str:
+    """A Flask-Limiter rate string, checked with the parser Flask-Limiter itself uses."""
+    try:
+        if not isinstance(value, str) or not parse_many(value):
+            raise ValueError
+    except ValueError:
         raise ValueError(
-            f"ANALYTICS_JOB_HOUR/ANALYTICS_JOB_MINUTE must be a UTC time of day, got {hour!r}:{minute!r}."
+            f"{key} must be a rate limit such as '120 per minute' or '10/second; 1000/day', got {value!r}."
+        ) from None
+    return value
+
+
+def parse_tiers(key: str, value: Any) -> tuple[str, ...]:
+    """Tier names: a list, or a comma-separated string from the environment."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(t, str) for t in value):
+        raise ValueError(f"{key} must be a list of tier names (or 'pro,enterprise'), got {value!r}.")
+    tiers = tuple(t.strip() for t in value if t.strip())
+    if not tiers:
+        raise ValueError(f"{key} must name at least one tier, got {value!r}.")
+    return tiers
+
+
+def _check_storage_uri(key: str, value: Any) -> None:
+    scheme = urlsplit(value).scheme if isinstance(value, str) else ""
+    if scheme not in LIMITER_STORAGE_SCHEMES or scheme.startswith("async+"):
+        raise ValueError(
+            f"{key} must be a Flask-Limiter storage URI such as 'memory://' or 'redis://host:6379/1', got {value!r}."
         )
+
+
+def _check_redis_url(key: str, value: Any) -> None:
+    try:
+        if not isinstance(value, str):
+            raise ValueError("not a string")
+        parse_redis_url(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{key} must be a Redis URL such as 'redis://host:6379/0' or None, got {value!r} ({exc})."
+        ) from None
+
+
+def validate(config: MutableMapping[str, Any]) -> None:
+    """Check every key; store parsed values back. Raises ``ValueError`` naming the key and the fix."""
+    for key in BOOLEAN_KEYS:
+        config[key] = parse_bool(key, config[key])
+    for key, (lowest, highest) in INTEGER_KEYS.items():
+        config[key] = parse_int(key, config[key], lowest, highest)
+    for key in _POSITIVE_SECONDS:
+        config[key] = parse_seconds(key, config[key], allow_zero=False)
+    config["ANALYTICS_CACHE_RETRY_SECONDS"] = parse_seconds(
+        "ANALYTICS_CACHE_RETRY_SECONDS", config["ANALYTICS_CACHE_RETRY_SECONDS"]
+    )
+    for key in RATE_LIMIT_KEYS:
+        config[key] = parse_rate_limit(key, config[key])
+    config["ANALYTICS_PAID_TIERS"] = parse_tiers("ANALYTICS_PAID_TIERS", config["ANALYTICS_PAID_TIERS"])
     for key in _TABLE_KEYS:
         name = config[key]
         if not isinstance(name, str) or not name.replace("_", "").isalnum():
             raise ValueError(f"{key} must be a plain table name (letters, digits, underscores), got {name!r}.")
-    tiers = config["ANALYTICS_PAID_TIERS"]
-    if isinstance(tiers, str) or not all(isinstance(t, str) for t in tiers):
-        raise ValueError(f"ANALYTICS_PAID_TIERS must be a list of tier names, got {tiers!r}.")
-    retry = config["ANALYTICS_CACHE_RETRY_SECONDS"]
-    if not isinstance(retry, (int, float)) or isinstance(retry, bool) or retry < 0:
-        raise ValueError(f"ANALYTICS_CACHE_RETRY_SECONDS must be a number of seconds >= 0, got {retry!r}.")
+    for key in ("ANALYTICS_BASE_TEMPLATE", "ANALYTICS_NAV_CONFIG_KEY"):
+        if not isinstance(config[key], str) or not config[key].strip():
+            raise ValueError(f"{key} must be a non-empty string, got {config[key]!r}.")
+    _check_storage_uri("ANALYTICS_RATELIMIT_STORAGE_URI", config["ANALYTICS_RATELIMIT_STORAGE_URI"])
+    if config["ANALYTICS_CACHE_REDIS_URL"] is not None:
+        _check_redis_url("ANALYTICS_CACHE_REDIS_URL", config["ANALYTICS_CACHE_REDIS_URL"])
     registry = config["ANALYTICS_METRICS_REGISTRY"]
     if registry is not None and not all(callable(getattr(registry, m, None)) for m in ("register", "collect")):
         raise ValueError(
@@ -127,10 +239,31 @@ def validate(config: Mapping[str, Any]) -> None:
         )
     token = config["ANALYTICS_METRICS_TOKEN"]
     if token is not None and (not isinstance(token, str) or not token.strip()):
-        raise ValueError("ANALYTICS_METRICS_TOKEN must be a non-empty string (the scraper's bearer token) or None.")
+        raise ValueError(
+            f"ANALYTICS_METRICS_TOKEN must be a non-empty string (the scraper's bearer token) or None, got {token!r}."
+        )
     path = config["ANALYTICS_METRICS_PATH"]
     if path is not None and (not isinstance(path, str) or not path.startswith("/")):
         raise ValueError(f"ANALYTICS_METRICS_PATH must be a URL path starting with '/' or None, got {path!r}.")
-    for key in ("ANALYTICS_RATELIMIT", "ANALYTICS_RATELIMIT_UNAUTHENTICATED"):
-        if not isinstance(config[key], str) or not config[key].strip():
-            raise ValueError(f"{key} must be a Flask-Limiter rate string such as '120 per minute'.")
+
+
+#: Runtime flags and the value that keeps analytics closed when a runtime value is invalid.
+_CLOSED = {"ANALYTICS_ENABLED": False, "ANALYTICS_FREE_TIER": False}
+_reported: set[tuple[str, str]] = set()
+
+
+def runtime_flag(key: str) -> bool:
+    """A per-request flag (``ANALYTICS_ENABLED``, ``ANALYTICS_FREE_TIER``), parsed like at start-up.
+
+    A host may flip these at runtime, with a string too: ``"off"`` means off.
+    A value that is not a boolean at all fails closed (analytics off, free tier
+    shut) and is logged once per value, since a request cannot refuse to start.
+    """
+    value = current_app.config[key]
+    try:
+        return parse_bool(key, value)
+    except ValueError as exc:
+        if (key, repr(value)) not in _reported:
+            _reported.add((key, repr(value)))
+            log.error("%s Treated as %s until it is fixed.", exc, _CLOSED[key])
+        return _CLOSED[key]

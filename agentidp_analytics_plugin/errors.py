@@ -11,6 +11,7 @@ never on message text), the tab into a state of the page or panel.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,9 @@ INVALID_AGENT_ID = "INVALID_AGENT_ID"
 INVALID_PARAMETER = "INVALID_PARAMETER"
 # Added: the database cannot be reached. An outage to report, not a crash.
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+# Added: the host's side of the contract failed (a resolver raised or answered
+# the wrong shape, a configured table or template is missing). Logged in full.
+INTERNAL_ERROR = "INTERNAL_ERROR"
 
 # Not a refusal of the API: the answer when something fails that the plugin could not handle
 # (a bug, or a host component failing after the view), so the shape holds even then.
@@ -56,6 +60,7 @@ CODES: dict[str, int] = {
     ANALYTICS_NOT_AVAILABLE: 403,
     AGENT_NOT_FOUND: 404,
     RATE_LIMITED: 429,
+    INTERNAL_ERROR: 500,
     SERVICE_UNAVAILABLE: 503,
 }
 
@@ -136,6 +141,23 @@ def service_unavailable() -> AnalyticsError:
         "Analytics are unavailable right now; try again shortly.",
         headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
     )
+
+
+class HostContractError(AnalyticsError):
+    """The host's configuration or code broke the contract: a 500 ``INTERNAL_ERROR``.
+
+    The client sees a generic message; the operator finds ``detail`` (which
+    names the ``ANALYTICS_`` key to fix) in the log, with the traceback.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(500, INTERNAL_ERROR, "Analytics failed on the server; the operator can find why in its log.")
+        self.detail = detail
+        # Raised while handling the host's exception: its traceback goes to the log too.
+        log.error("Analytics host contract: %s", detail, exc_info=sys.exc_info()[0] is not None)
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 @contextmanager

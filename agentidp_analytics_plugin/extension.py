@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask, Request, current_app
 from flask_sqlalchemy import SQLAlchemy
 
-from . import boundary, exporter, migration_setup, scheduler, schema_migrations
+from . import boundary, exporter, host_checks, migration_setup, scheduler, schema_migrations
 from . import config as settings
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
 from .blueprint import analytics_blueprint, bp
@@ -54,6 +54,9 @@ class AnalyticsState:
         self.job_gauges = JobGauges(metrics, lambda: last_successful_run(self.engines.reads, self.tables))
         self.migrations_registered = False
         self.scheduled = False
+        #: Host tables and base template, checked at first use (see :mod:`.host_checks`).
+        self.tables_checked = False
+        self.base_template_checked = False
         #: Set up by ``init_app``: the cache shared by the API and the tab, the
         #: service both call and the API's rate limits.
         self.cache: AnalyticsCache | None = None
@@ -66,10 +69,10 @@ class AnalyticsState:
         return self.engines.writes
 
     def resolve_api_tenant(self, request: Request) -> Tenant | None:
-        return resolve(self.api_resolver, request)
+        return resolve(self.api_resolver, request, "ANALYTICS_API_TENANT_RESOLVER")
 
     def resolve_ui_tenant(self, request: Request) -> Tenant | None:
-        return resolve(self.ui_resolver, request)
+        return resolve(self.ui_resolver, request, "ANALYTICS_UI_TENANT_RESOLVER")
 
     def aggregate(
         self,
@@ -79,6 +82,9 @@ class AnalyticsState:
         on_day: ProgressCallback | None = None,
     ) -> AggregationReport:
         """Run the roll-up for ``days`` (default: pending ones) and record the job metrics."""
+        if not self.tables_checked:
+            host_checks.check_tables(self.engine, self.tables)
+            self.tables_checked = True
         started = time.time()
         report = run_aggregation(
             self.engine,
@@ -188,11 +194,27 @@ class AnalyticsPlugin:
         # the host's Flask-Migrate only learns to leave them alone.
         state.migrations_registered = migration_setup.register(app)
 
+        _warn_about_missing_resolvers(state)
         app.register_blueprint(analytics_blueprint())
         boundary.install(app, lambda: state.engines.read_bound if state.engines.bounded else None)
         app.cli.add_command(analytics_cli)
         _add_nav_entry(app)
         state.scheduled = scheduler.schedule(app)
+
+
+def _warn_about_missing_resolvers(state: AnalyticsState) -> None:
+    """Without a resolver every call is refused: say so now, not through a stream of 401s."""
+    for key, resolver, what in (
+        ("ANALYTICS_API_TENANT_RESOLVER", state.api_resolver, "every JSON API call will answer 401 UNAUTHORIZED"),
+        ("ANALYTICS_UI_TENANT_RESOLVER", state.ui_resolver, "nobody can open the Analytics tab"),
+    ):
+        if resolver is None:
+            log.warning(
+                "%s is not set: %s. Set it to a callable (or 'module:function') that turns a request into "
+                "(tenant_id, tier) or None; see the README, 'Mounting the plugin'.",
+                key,
+                what,
+            )
 
 
 def _wire_request_path(app: Flask, state: AnalyticsState) -> None:

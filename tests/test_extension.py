@@ -60,7 +60,7 @@ def test_defaults_never_override_host_settings():
         ("ANALYTICS_REAGGREGATE_DAYS", -1),
         ("ANALYTICS_JOB_HOUR", 24),
         ("ANALYTICS_AGENTS_TABLE", "agents; DROP TABLE x"),
-        ("ANALYTICS_PAID_TIERS", "pro"),
+        ("ANALYTICS_PAID_TIERS", ""),
         ("ANALYTICS_RATELIMIT", ""),
         ("ANALYTICS_API_TENANT_RESOLVER", "no.such.module:resolve"),
         ("ANALYTICS_UI_TENANT_RESOLVER", 42),

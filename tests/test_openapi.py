@@ -15,10 +15,11 @@ from api_fixtures import days_ago
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
 DOC = yaml.safe_load(DOC_PATH.read_text())
+ERRORS = {"400", "401", "403", "429", "500", "503"}
 PATHS = {
-    "usage-summary": ("UsageSummary", {"from", "to"}, {"400", "401", "403", "429", "503"}),
-    "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId"}, {"400", "401", "403", "404", "429", "503"}),
-    "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity"}, {"400", "401", "403", "429", "503"}),
+    "usage-summary": ("UsageSummary", {"from", "to"}, ERRORS),
+    "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId"}, ERRORS | {"404"}),
+    "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity"}, ERRORS),
 }
 
 
