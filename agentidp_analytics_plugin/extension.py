@@ -255,7 +255,7 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
 
 
 def _analytics_enabled() -> bool:
-    return bool(current_app.config["ANALYTICS_ENABLED"])
+    return settings.runtime_flag("ANALYTICS_ENABLED")
 
 
 def _add_nav_entry(app: Flask) -> None:
