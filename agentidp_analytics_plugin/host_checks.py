@@ -54,7 +54,7 @@ def check_tables(engine: Engine, tables: Tables) -> None:
     for table in (tables.aggregates, tables.ledger):
         if table.name not in existing:
             raise HostContractError(
-                f"The plugin's table {table.name} does not exist: apply the plugin's migration "
+                f"The plugin's table {table.name} does not exist: run 'flask analytics db upgrade' "
                 "(see the README, 'Mounting the plugin')."
             )
 
