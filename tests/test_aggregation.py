@@ -186,6 +186,7 @@ def test_the_recent_window_is_redone_and_older_days_are_not(make_app, host, scen
 def test_each_day_is_a_fixed_number_of_statements_whatever_the_row_count(app, host, scenario):
     many = [(scenario["acme"], scenario["a2"], D, "api_calls", 1)] * 500
     host.events(many)
+    aggregate(app, days=[D - timedelta(days=30)])  # the first run in a process also checks the host's tables
     statements: list[str] = []
     with app.app_context():
         engine = state(app).engine
