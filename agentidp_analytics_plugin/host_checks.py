@@ -13,11 +13,13 @@ wrong is named with the ``ANALYTICS_`` key to change, instead of surfacing as
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, request
 from jinja2 import TemplateNotFound
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Inspector
 
 from .blueprint import BLUEPRINT_NAME, bp
 from .config import EXTENSION_KEY, runtime_flag
@@ -33,26 +35,44 @@ HOST_TABLE_KEYS = {
 TAB_ENDPOINT = f"{BLUEPRINT_NAME}.tab"
 
 
+@dataclass(frozen=True)
+class MissingHostSchema:
+    """The first host table (or its columns) the plugin reads but the database lacks."""
+
+    key: str
+    table: sa.Table
+    columns: tuple[str, ...]  # empty: the table itself is missing
+
+
+def find_missing_host_schema(inspector: Inspector, tables: Tables) -> MissingHostSchema | None:
+    for role, key in HOST_TABLE_KEYS.items():
+        table: sa.Table = getattr(tables, role)
+        if not inspector.has_table(table.name):
+            return MissingHostSchema(key, table, ())
+        have = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = tuple(column.name for column in table.columns if column.name not in have)
+        if missing:
+            return MissingHostSchema(key, table, missing)
+    return None
+
+
 def check_tables(engine: Engine, tables: Tables) -> None:
     """Raise :class:`HostContractError` naming the key when a table or column the plugin reads is missing."""
     inspector = sa.inspect(engine)
-    existing = set(inspector.get_table_names())
-    for role, key in HOST_TABLE_KEYS.items():
-        table: sa.Table = getattr(tables, role)
-        if table.name not in existing:
-            raise HostContractError(
-                f"{key}={table.name!r}: the database has no such table. Set {key} to the name of the host's "
-                f"{role} table (tables found: {', '.join(sorted(existing)) or 'none'})."
-            )
-        columns = {column["name"] for column in inspector.get_columns(table.name)}
-        missing = [column.name for column in table.columns if column.name not in columns]
-        if missing:
-            raise HostContractError(
-                f"{key}={table.name!r}: the table has no column {', '.join(missing)}, which the plugin reads "
-                f"(the host contract: {table.name}({', '.join(c.name for c in table.columns)}))."
-            )
+    problem = find_missing_host_schema(inspector, tables)
+    if problem is not None and not problem.columns:
+        raise HostContractError(
+            f"{problem.key}={problem.table.name!r}: the database has no such table. Set {problem.key} to the "
+            f"name of the host's table (tables found: {', '.join(sorted(inspector.get_table_names())) or 'none'})."
+        )
+    if problem is not None:
+        raise HostContractError(
+            f"{problem.key}={problem.table.name!r}: the table has no column {', '.join(problem.columns)}, which "
+            f"the plugin reads (the host contract: {problem.table.name}"
+            f"({', '.join(c.name for c in problem.table.columns)}))."
+        )
     for table in (tables.aggregates, tables.ledger):
-        if table.name not in existing:
+        if not inspector.has_table(table.name):
             raise HostContractError(
                 f"The plugin's table {table.name} does not exist: run 'flask analytics db upgrade' "
                 "(see the README, 'Mounting the plugin')."

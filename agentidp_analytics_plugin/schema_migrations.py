@@ -33,6 +33,7 @@ from alembic.util import CommandError
 from flask import current_app
 from sqlalchemy.engine import Connection
 
+from .host_checks import find_missing_host_schema
 from .resources import data_dir
 from .schema import AGGREGATES_TABLE
 
@@ -42,13 +43,6 @@ VERSION_TABLE = "analytics_alembic_version"
 #: Upgrades from several processes at once (a deploy step in every replica)
 #: queue on this PostgreSQL advisory lock instead of racing to create tables.
 LOCK_KEY = zlib.crc32(b"agentidp_analytics.schema_migrations")
-
-#: Config key naming each host table the plugin needs, with the columns it uses.
-HOST_TABLE_KEYS = {
-    "tenants": "ANALYTICS_TENANTS_TABLE",
-    "agents": "ANALYTICS_AGENTS_TABLE",
-    "usage_events": "ANALYTICS_USAGE_EVENTS_TABLE",
-}
 
 
 class SchemaError(RuntimeError):
@@ -138,22 +132,20 @@ def check_host_tables(conn: Connection) -> None:
     state = current_app.extensions.get("agentidp_analytics")
     if state is None:
         raise SchemaError("The analytics plugin is not set up on this app: call its init_app(app) first.")
-    inspector = sa.inspect(conn)
-    for role, key in HOST_TABLE_KEYS.items():
-        table = getattr(state.tables, role)
-        if not inspector.has_table(table.name):
-            raise SchemaError(
-                f"The host table {table.name!r} ({key}) does not exist in this database; the analytics "
-                "plugin's tables refer to it. Create the host's tables first ('flask db upgrade'), "
-                f"then run 'flask analytics db upgrade'. If the host names it differently, set {key}."
-            )
-        have = {column["name"] for column in inspector.get_columns(table.name)}
-        missing = [column.name for column in table.columns if column.name not in have]
-        if missing:
-            raise SchemaError(
-                f"The host table {table.name!r} ({key}) has no column {', '.join(map(repr, missing))}, "
-                "which the host contract requires (see 'Mounting the plugin' in the README)."
-            )
+    problem = find_missing_host_schema(sa.inspect(conn), state.tables)
+    if problem is not None and not problem.columns:
+        key, name = problem.key, problem.table.name
+        raise SchemaError(
+            f"The host table {name!r} ({key}) does not exist in this database; the analytics "
+            "plugin's tables refer to it. Create the host's tables first ('flask db upgrade'), "
+            f"then run 'flask analytics db upgrade'. If the host names it differently, set {key}."
+        )
+    if problem is not None:
+        raise SchemaError(
+            f"The host table {problem.table.name!r} ({problem.key}) has no column "
+            f"{', '.join(map(repr, problem.columns))}, which the host contract requires "
+            "(see 'Mounting the plugin' in the README)."
+        )
 
 
 def run_env() -> None:
