@@ -126,7 +126,7 @@ def install(app: Flask, bound: Callable[[], float | None]) -> None:
     """Wrap ``app.wsgi_app`` for the blueprint's prefix."""
     app.wsgi_app = PrefixBoundary(  # type: ignore[method-assign]
         app.wsgi_app,
-        bp.url_prefix or "/",
+        app.config["ANALYTICS_URL_PREFIX"],
         bound,
         propagate=lambda: bool(app.config["PROPAGATE_EXCEPTIONS"] or app.testing or app.debug),
     )

@@ -43,7 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_TENANTS_TABLE": "tenants",
     "ANALYTICS_AGENTS_TABLE": "agents",
     "ANALYTICS_USAGE_EVENTS_TABLE": "usage_events",
-    # Host layout.
+    # Host layout: where the API and the tab live, the template the tab extends.
+    "ANALYTICS_URL_PREFIX": "/analytics",
     "ANALYTICS_BASE_TEMPLATE": "base.html",
     "ANALYTICS_NAV_CONFIG_KEY": "DASHBOARD_NAV",
     # Migrations: the host revision that creates the tables above.
@@ -242,6 +243,10 @@ def validate(config: MutableMapping[str, Any]) -> None:
         raise ValueError(
             f"ANALYTICS_METRICS_TOKEN must be a non-empty string (the scraper's bearer token) or None, got {token!r}."
         )
+    prefix = config["ANALYTICS_URL_PREFIX"]
+    if not isinstance(prefix, str) or not prefix.startswith("/") or len(prefix.rstrip("/")) < 2 or " " in prefix:
+        raise ValueError(f"ANALYTICS_URL_PREFIX must be a URL path such as '/analytics', got {prefix!r}.")
+    config["ANALYTICS_URL_PREFIX"] = prefix.rstrip("/")
     path = config["ANALYTICS_METRICS_PATH"]
     if path is not None and (not isinstance(path, str) or not path.startswith("/")):
         raise ValueError(f"ANALYTICS_METRICS_PATH must be a URL path starting with '/' or None, got {path!r}.")

@@ -36,12 +36,9 @@ INVALID_AGENT_ID = "INVALID_AGENT_ID"
 INVALID_PARAMETER = "INVALID_PARAMETER"
 # Added: the database cannot be reached. An outage to report, not a crash.
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-# Added: the host's side of the contract failed (a resolver raised or answered
-# the wrong shape, a configured table or template is missing). Logged in full.
-INTERNAL_ERROR = "INTERNAL_ERROR"
-
-# Not a refusal of the API: the answer when something fails that the plugin could not handle
-# (a bug, or a host component failing after the view), so the shape holds even then.
+# Added: something failed on the server's side, so the shape holds even then: the host's side
+# of the contract (a resolver raised or answered the wrong shape, a configured table or template
+# is missing; logged in full, naming the key), a bug, or a host component failing after the view.
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
 #: Seconds a client should wait after a 503 before trying again.

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from flask import Flask, Request, current_app
 from flask_sqlalchemy import SQLAlchemy
 
-from . import boundary, exporter, host_checks, migration_setup, scheduler, schema_migrations
+from . import boundary, exporter, host_checks, migration_setup, mounting, scheduler, schema_migrations
 from . import config as settings
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
-from .blueprint import analytics_blueprint, bp
+from .blueprint import analytics_blueprint
 from .caching import AnalyticsCache, build_cache
 from .cli import analytics_cli
 from .engines import PluginEngines
@@ -150,7 +150,7 @@ class AnalyticsPlugin:
     ``ANALYTICS_RATELIMIT_UNAUTHENTICATED``, ``ANALYTICS_RATELIMIT_STORAGE_URI``,
     ``ANALYTICS_CACHE_RETRY_SECONDS``,
     ``ANALYTICS_METRICS_ENABLED``, ``ANALYTICS_METRICS_REGISTRY``, ``ANALYTICS_METRICS_PATH``,
-    ``ANALYTICS_METRICS_TOKEN``,
+    ``ANALYTICS_METRICS_TOKEN``, ``ANALYTICS_URL_PREFIX``,
     ``ANALYTICS_GALLERY_ENABLED``, ``ANALYTICS_ROTATION_STALE_DAYS``,
     ``ANALYTICS_HEATMAP_AGENTS``.
     """
@@ -195,10 +195,9 @@ class AnalyticsPlugin:
         state.migrations_registered = migration_setup.register(app)
 
         _warn_about_missing_resolvers(state)
-        app.register_blueprint(analytics_blueprint())
+        mounting.mount(app, analytics_blueprint())
         boundary.install(app, lambda: state.engines.read_bound if state.engines.bounded else None)
         app.cli.add_command(analytics_cli)
-        _add_nav_entry(app)
         state.scheduled = scheduler.schedule(app)
 
 
@@ -253,11 +252,3 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
             token=cfg["ANALYTICS_METRICS_TOKEN"],
         )
 
-
-def _analytics_enabled() -> bool:
-    return settings.runtime_flag("ANALYTICS_ENABLED")
-
-
-def _add_nav_entry(app: Flask) -> None:
-    nav = app.config.setdefault(app.config["ANALYTICS_NAV_CONFIG_KEY"], [])
-    nav.append({"label": "Analytics", "endpoint": f"{bp.name}.tab", "visible": _analytics_enabled})

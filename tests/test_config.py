@@ -105,6 +105,8 @@ def test_numbers_and_lists_from_strings_are_parsed(key, raw, parsed):
         ("ANALYTICS_METRICS_REGISTRY", "prometheus_client.REGISTRY"),
         ("ANALYTICS_METRICS_TOKEN", ""),
         ("ANALYTICS_BASE_TEMPLATE", ""),
+        ("ANALYTICS_URL_PREFIX", "analytics"),
+        ("ANALYTICS_URL_PREFIX", "/"),
     ],
     ids=lambda v: str(v)[:32],
 )
