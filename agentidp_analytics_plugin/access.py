@@ -27,6 +27,7 @@ from werkzeug.exceptions import NotFound
 
 from . import errors
 from .blueprint import bp
+from .config import runtime_flag
 from .errors import AnalyticsError
 from .host import Tenant
 from .state import get_state
@@ -48,13 +49,13 @@ class AnalyticsDisabled(NotFound):
 
 @bp.before_request
 def _flag_gate() -> None:
-    if not current_app.config["ANALYTICS_ENABLED"]:
+    if not runtime_flag("ANALYTICS_ENABLED"):
         raise AnalyticsDisabled()
 
 
 def analytics_allowed(tenant: Tenant) -> bool:
     """Paid tiers see analytics; every tier does while ``ANALYTICS_FREE_TIER`` is on (both read per request)."""
-    if current_app.config["ANALYTICS_FREE_TIER"]:
+    if runtime_flag("ANALYTICS_FREE_TIER"):
         return True
     paid = {t.lower() for t in current_app.config["ANALYTICS_PAID_TIERS"]}
     return tenant.tier.lower() in paid

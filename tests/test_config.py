@@ -69,6 +69,32 @@ def test_free_tier_false_from_the_environment_keeps_free_tenants_out(make_app):
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("raw", ["off", "false", "0", "No"])
+def test_analytics_enabled_flipped_at_runtime_with_a_string_turns_the_plugin_off(app, raw):
+    host = HostData(app)
+    token = host.token(host.tenant())
+    app.config["ANALYTICS_ENABLED"] = raw
+    assert Api(app).get("usage-summary", token).status_code == 404
+
+
+def test_free_tier_flipped_at_runtime_with_a_string_keeps_free_tenants_out(app):
+    host = HostData(app)
+    token = host.token(host.tenant(tier="free"))
+    app.config["ANALYTICS_FREE_TIER"] = "off"
+    assert Api(app).get("usage-summary", token).status_code == 403
+    app.config["ANALYTICS_FREE_TIER"] = "on"
+    assert Api(app).get("usage-summary", token).status_code == 200
+
+
+def test_an_invalid_runtime_flag_fails_closed(app):
+    host = HostData(app)
+    token = host.token(host.tenant(tier="free"))
+    app.config["ANALYTICS_FREE_TIER"] = "sometimes"
+    assert Api(app).get("usage-summary", token).status_code == 403
+    app.config["ANALYTICS_ENABLED"] = "sometimes"
+    assert Api(app).get("usage-summary", token).status_code == 404
+
+
 @pytest.mark.parametrize(
     ("key", "raw", "parsed"),
     [
