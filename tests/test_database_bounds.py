@@ -183,9 +183,18 @@ def test_a_frozen_database_fails_the_job_within_its_own_bound(bounded, postgres)
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("ANALYTICS_DB_STATEMENT_TIMEOUT", 0), ("ANALYTICS_DB_CONNECT_TIMEOUT", -1), ("ANALYTICS_JOB_LOCK_TIMEOUT", "5")],
+    [
+        ("ANALYTICS_DB_STATEMENT_TIMEOUT", 0),
+        ("ANALYTICS_DB_CONNECT_TIMEOUT", -1),
+        ("ANALYTICS_JOB_LOCK_TIMEOUT", "soon"),
+    ],
     ids=["zero", "negative", "text"],
 )
 def test_bounds_must_be_positive_numbers_of_seconds(tmp_path: Path, key, value):
     with pytest.raises(ValueError, match=key):
         create_host_app(f"sqlite:///{tmp_path / 'x.sqlite'}", **{key: value})
+
+
+def test_bounds_from_the_environment_are_read_as_numbers(tmp_path: Path):
+    app = create_host_app(f"sqlite:///{tmp_path / 'x.sqlite'}", ANALYTICS_JOB_LOCK_TIMEOUT="5")
+    assert app.config["ANALYTICS_JOB_LOCK_TIMEOUT"] == 5
