@@ -32,7 +32,7 @@ Fetch = Callable[[AnalyticsService, Tenant, Query], dict[str, Any]]
 _FETCH: dict[str, tuple[str, Fetch]] = {
     "usage_summary": (
         USAGE_SUMMARY,
-        lambda s, t, q: s.get_usage_summary(t.id, q.from_, q.to),
+        lambda s, t, q: s.get_usage_summary(t.id, q.from_, q.to, q.agent_id),
     ),
     "agent_activity": (
         AGENT_ACTIVITY,
@@ -40,7 +40,7 @@ _FETCH: dict[str, tuple[str, Fetch]] = {
     ),
     "token_trends": (
         TOKEN_TRENDS,
-        lambda s, t, q: s.get_token_trends(t.id, q.from_, q.to, q.granularity),
+        lambda s, t, q: s.get_token_trends(t.id, q.from_, q.to, q.granularity, q.agent_id),
     ),
 }
 

@@ -18,8 +18,11 @@ summary it sits next to, because an agent's rotations in the period and the
 mean gap between them are read over a year at most; its last rotation is
 looked up before the period too, so the table's cost does not grow with it.
 Its ``sort`` and ``dir`` choose the order the database returns the rows in.
-``agentId`` narrows agent-activity and the rotation table to one of the
-tenant's agents, with the same 400/404 rules.
+``agentId`` narrows every endpoint to one of the tenant's agents: the spec
+names it for agent-activity; usage-summary, token-trends and the rotation
+table take it as a documented extension (same 400 ``INVALID_AGENT_ID`` and
+404 ``AGENT_NOT_FOUND`` rules, same response fields), so the tab's agent
+filter means the same on every panel.
 """
 
 from __future__ import annotations
@@ -62,9 +65,9 @@ DIRECTIONS = ("asc", "desc")
 
 #: Which parameters each endpoint reads; anything else is ignored, as HTTP APIs usually do.
 _ALLOWED: dict[str, tuple[str, ...]] = {
-    USAGE_SUMMARY: ("from", "to"),
+    USAGE_SUMMARY: ("from", "to", "agentId"),
     AGENT_ACTIVITY: ("from", "to", "agentId"),
-    TOKEN_TRENDS: ("from", "to", "granularity"),
+    TOKEN_TRENDS: ("from", "to", "granularity", "agentId"),
     ROTATIONS: ("from", "to", "agentId", "sort", "dir"),
 }
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -90,9 +93,11 @@ class Query:
 
     def normalised(self) -> dict[str, Any]:
         """The parameters that define the answer, as plain strings (for the cache key)."""
-        out: dict[str, Any] = {"from": self.from_.isoformat(), "to": self.to.isoformat()}
-        if self.endpoint in (AGENT_ACTIVITY, ROTATIONS):
-            out["agentId"] = str(self.agent_id) if self.agent_id else None
+        out: dict[str, Any] = {
+            "from": self.from_.isoformat(),
+            "to": self.to.isoformat(),
+            "agentId": str(self.agent_id) if self.agent_id else None,
+        }
         if self.endpoint == TOKEN_TRENDS:
             out["granularity"] = self.granularity
         if self.endpoint == ROTATIONS:

@@ -75,17 +75,24 @@ class AnalyticsService:
     def engine(self) -> Engine:
         return self._engine() if callable(self._engine) else self._engine
 
-    # -- the spec's interface ---------------------------------------------------
+    # -- the spec's interface (agentId on the summary and the trends is our extension) --
 
-    def get_usage_summary(self, tenant_id: uuid.UUID, from_: date, to: date) -> UsageSummary:
-        """Totals, active agents, daily average and peak day of ``from_``..``to`` (inclusive)."""
-        params = {"from": from_.isoformat(), "to": to.isoformat()}
-        return self._cached(
-            tenant_id,
-            USAGE_SUMMARY,
-            params,
-            lambda conn: summary.usage_summary(conn, self.tables, tenant_id, from_, to),
-        )
+    def get_usage_summary(
+        self, tenant_id: uuid.UUID, from_: date, to: date, agent_id: uuid.UUID | None = None
+    ) -> UsageSummary:
+        """Totals, active agents, daily average and peak day of ``from_``..``to`` (inclusive).
+
+        With ``agent_id``, of that agent only (its usage; tenant-wide usage belongs
+        to no agent); raises AGENT_NOT_FOUND for an agent that is not the tenant's.
+        """
+        params = {"from": from_.isoformat(), "to": to.isoformat(), "agentId": _str(agent_id)}
+
+        def compute(conn: Connection) -> UsageSummary:
+            if agent_id is not None:
+                self._require_agent(conn, tenant_id, agent_id)
+            return summary.usage_summary(conn, self.tables, tenant_id, from_, to, agent_id)
+
+        return self._cached(tenant_id, USAGE_SUMMARY, params, compute)
 
     def get_agent_activity(
         self,
@@ -112,18 +119,32 @@ class AnalyticsService:
         return self._cached(tenant_id, AGENT_ACTIVITY, params, compute)
 
     def get_token_trends(
-        self, tenant_id: uuid.UUID, from_: date, to: date, granularity: str = "day"
+        self,
+        tenant_id: uuid.UUID,
+        from_: date,
+        to: date,
+        granularity: str = "day",
+        agent_id: uuid.UUID | None = None,
     ) -> TokenTrendsResponse:
-        """One point per day or ISO week of the period, zeros included."""
+        """One point per day or ISO week of the period, zeros included; of one agent with ``agent_id``.
+
+        Raises AGENT_NOT_FOUND for an agent that is not the tenant's.
+        """
         if granularity not in GRANULARITIES:
             raise AnalyticsError(400, errors.INVALID_GRANULARITY, "'granularity' must be 'day' or 'week'.")
-        params = {"from": from_.isoformat(), "to": to.isoformat(), "granularity": granularity}
-        return self._cached(
-            tenant_id,
-            TOKEN_TRENDS,
-            params,
-            lambda conn: trends.token_trends(conn, self.tables, tenant_id, from_, to, granularity),
-        )
+        params = {
+            "from": from_.isoformat(),
+            "to": to.isoformat(),
+            "granularity": granularity,
+            "agentId": _str(agent_id),
+        }
+
+        def compute(conn: Connection) -> TokenTrendsResponse:
+            if agent_id is not None:
+                self._require_agent(conn, tenant_id, agent_id)
+            return trends.token_trends(conn, self.tables, tenant_id, from_, to, granularity, agent_id)
+
+        return self._cached(tenant_id, TOKEN_TRENDS, params, compute)
 
     def get_credential_rotations(
         self,

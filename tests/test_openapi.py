@@ -17,9 +17,9 @@ DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
 DOC = yaml.safe_load(DOC_PATH.read_text())
 ERRORS = {"400", "401", "403", "429", "500", "503"}
 PATHS = {
-    "usage-summary": ("UsageSummary", {"from", "to"}, ERRORS),
+    "usage-summary": ("UsageSummary", {"from", "to", "agentId"}, ERRORS | {"404"}),
     "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId"}, ERRORS | {"404"}),
-    "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity"}, ERRORS),
+    "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity", "agentId"}, ERRORS | {"404"}),
 }
 
 
@@ -80,6 +80,8 @@ def test_real_200_responses_match_the_schema(api, seed, endpoint, params):
     params = params if endpoint == "token-trends" else {}
     body = api.ok(endpoint, s.token, **params)
     _validator(PATHS[endpoint][0]).validate(body)
+    narrowed = api.ok(endpoint, s.token, agentId=str(s.agents["beta"]), **params)
+    _validator(PATHS[endpoint][0]).validate(narrowed)
 
 
 @pytest.mark.parametrize(
@@ -89,10 +91,14 @@ def test_real_200_responses_match_the_schema(api, seed, endpoint, params):
         ("token-trends", {"granularity": "hour"}, "pro", 400),
         ("agent-activity", {"agentId": "x"}, "pro", 400),
         ("agent-activity", {"agentId": str(uuid.uuid4())}, "pro", 404),
+        ("usage-summary", {"agentId": str(uuid.uuid4())}, "pro", 404),
+        ("token-trends", {"agentId": "x"}, "pro", 400),
         ("usage-summary", {}, None, 401),
         ("token-trends", {}, "free", 403),
     ],
-    ids=["range", "granularity", "agent-id", "not-found", "unauthorized", "free"],
+    ids=[
+        "range", "granularity", "agent-id", "not-found", "summary-not-found", "trends-agent-id", "unauthorized", "free"
+    ],
 )
 def test_real_error_responses_match_the_schema(api, seed, endpoint, params, token, status):
     tokens = {"pro": seed([]).token, "free": seed([], tier="free").token, None: None}

@@ -72,6 +72,7 @@ def test_normalised_query_names_what_defines_the_answer():
     assert parse_query({"granularity": "week"}, "token-trends", TODAY).normalised() == {
         "from": "2026-03-01",
         "to": "2026-03-31",
+        "agentId": None,
         "granularity": "week",
     }
     assert parse_query({}, "agent-activity", TODAY).normalised()["agentId"] is None

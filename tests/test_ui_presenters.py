@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from agentidp_analytics_plugin.params import USAGE_SUMMARY
+from agentidp_analytics_plugin.params import AGENT_ACTIVITY, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
 from agentidp_analytics_plugin.ui import controls as ui
 from agentidp_analytics_plugin.ui.presenters import HEATMAP_STEPS, heatmap_bins
 
@@ -74,6 +74,21 @@ def test_canonical_query_is_the_shortest_shareable_form(args: dict, query: dict)
 def test_api_args_leave_out_empty_values_so_api_defaults_apply() -> None:
     c = ui.read_controls(MultiDict({"range": "custom", "from": "2026-01-01"}), TODAY)
     assert ui.api_args(c, USAGE_SUMMARY) == {"from": "2026-01-01"}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        (USAGE_SUMMARY, {"from", "to", "agentId"}),
+        (AGENT_ACTIVITY, {"from", "to", "agentId"}),
+        (TOKEN_TRENDS, {"from", "to", "agentId", "granularity"}),
+        (ROTATIONS, {"from", "to", "agentId", "sort", "dir"}),
+    ],
+    ids=["summary", "activity", "trends", "rotations"],
+)
+def test_every_panel_asks_with_the_agent_filter(endpoint: str, expected: set[str]) -> None:
+    args = {"range": "7", "agentId": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "granularity": "week", "sort": "agent"}
+    assert set(ui.api_args(ui.read_controls(MultiDict(args), TODAY), endpoint)) == expected
 
 
 @pytest.mark.parametrize(

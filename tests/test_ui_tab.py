@@ -110,6 +110,20 @@ def test_summary_matches_the_service(pro_client: FlaskClient) -> None:
     assert re.search(r"API calls</dt>\s*<dd[^>]*>371</dd>", html)  # 7 days x (50 + 3)
 
 
+def test_the_agent_filter_narrows_the_summary_cards(pro_client: FlaskClient, pro: dict) -> None:
+    html = pro_client.get(f"/analytics/fragments/summary?range=30&agentId={pro['quiet']}", headers=HX).get_data(
+        as_text=True
+    )
+    assert re.search(r"API calls</dt>\s*<dd[^>]*>21</dd>", html)  # 7 days x 3, the quiet agent's alone
+
+
+def test_the_agent_filter_narrows_the_trends(pro_client: FlaskClient, pro: dict) -> None:
+    everyone = pro_client.get("/analytics/fragments/trends?range=30", headers=HX).get_data(as_text=True)
+    quiet = pro_client.get(f"/analytics/fragments/trends?range=30&agentId={pro['quiet']}", headers=HX)
+    assert 'data-state="ready"' in everyone
+    assert 'data-state="empty"' in quiet.get_data(as_text=True)  # the quiet agent was issued no token
+
+
 def test_heatmap_lists_busiest_first(pro_client: FlaskClient) -> None:
     html = pro_client.get("/analytics/fragments/heatmap?range=30", headers=HX).get_data(as_text=True)
     assert html.index("busy &lt;b&gt;bot&lt;/b&gt;") < html.index(">quiet<")
@@ -126,10 +140,12 @@ def test_heatmap_lists_busiest_first(pro_client: FlaskClient) -> None:
         ("rotations", "range=custom&from=2026-02-30", "INVALID_DATE"),
         ("rotations", "range=30&agentId=nope", "INVALID_AGENT_ID"),
         ("rotations", "range=30&agentId=" + str(uuid.UUID(int=1)), "AGENT_NOT_FOUND"),
+        ("summary", "range=30&agentId=" + str(uuid.UUID(int=1)), "AGENT_NOT_FOUND"),
+        ("trends", "range=30&agentId=nope", "INVALID_AGENT_ID"),
     ],
     ids=[
         "range-too-long", "from-after-to", "granularity", "malformed-agent", "foreign-agent", "bad-date",
-        "rotations-malformed-agent", "rotations-foreign-agent",
+        "rotations-malformed-agent", "rotations-foreign-agent", "summary-foreign-agent", "trends-malformed-agent",
     ],
 )
 def test_invalid_controls_show_an_inline_error(pro_client: FlaskClient, panel: str, query: str, code: str) -> None:

@@ -31,8 +31,15 @@ def round_half_up(total_: int, days: int) -> int:
     return (2 * total_ + days) // (2 * days)
 
 
-def usage_summary(conn: Connection, tables: Tables, tenant_id: uuid.UUID, from_: date, to: date) -> UsageSummary:
-    """The spec's usage summary of ``from_``..``to`` (inclusive)."""
+def usage_summary(
+    conn: Connection,
+    tables: Tables,
+    tenant_id: uuid.UUID,
+    from_: date,
+    to: date,
+    agent_id: uuid.UUID | None = None,
+) -> UsageSummary:
+    """The spec's usage summary of ``from_``..``to`` (inclusive), of one agent when ``agent_id`` is given."""
     agg = tables.aggregates
     # Grouping by agent first, then summing the groups, counts active agents
     # with a hash aggregate over a few thousand groups: COUNT(DISTINCT ...)
@@ -45,7 +52,7 @@ def usage_summary(conn: Connection, tables: Tables, tenant_id: uuid.UUID, from_:
             sum_of(agg, CREDENTIAL_ROTATIONS).label("rotations"),
             sa.func.sum(agg.c["count"]).label("total"),
         )
-        .where(*in_period(agg, tenant_id, from_, to, ALL_METRICS))
+        .where(*in_period(agg, tenant_id, from_, to, ALL_METRICS, agent_id))
         .group_by(agg.c.agent_id)
         .subquery("per_agent")
     )
@@ -60,7 +67,7 @@ def usage_summary(conn: Connection, tables: Tables, tenant_id: uuid.UUID, from_:
     daily = sa.func.sum(agg.c["count"])
     peak = conn.execute(
         sa.select(agg.c.date, daily.label("calls"))
-        .where(*in_period(agg, tenant_id, from_, to, (API_CALLS,)))
+        .where(*in_period(agg, tenant_id, from_, to, (API_CALLS,), agent_id))
         .group_by(agg.c.date)
         .having(daily > 0)
         .order_by(daily.desc(), agg.c.date)

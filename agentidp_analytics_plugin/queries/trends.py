@@ -35,8 +35,9 @@ def token_trends(
     from_: date,
     to: date,
     granularity: str,
+    agent_id: uuid.UUID | None = None,
 ) -> TokenTrendsResponse:
-    """One point per day or ISO week of the period, zeros included."""
+    """One point per day or ISO week of the period, zeros included; of one agent when ``agent_id`` is given."""
     agg = tables.aggregates
     # The period's days, each with its bucket (itself, or its ISO week's
     # Monday), as a VALUES table: portable bucketing that the database
@@ -51,7 +52,7 @@ def token_trends(
         agg,
         sa.and_(
             agg.c.date == days.c.day,
-            *in_period(agg, tenant_id, from_, to, (TOKEN_ISSUANCES, TOKEN_FAILURES)),
+            *in_period(agg, tenant_id, from_, to, (TOKEN_ISSUANCES, TOKEN_FAILURES), agent_id),
         ),
     )
     # Per bucket and agent first (a hash aggregate), then per bucket: unique

@@ -99,10 +99,12 @@ def read_controls(args: Mapping[str, str], today: date) -> Controls:
 
 
 def api_args(controls: Controls, endpoint: str) -> dict[str, str]:
-    """The controls as the query parameters of ``endpoint`` (empty ones left out, so defaults apply)."""
-    args = {"from": controls.from_, "to": controls.to}
-    if endpoint in (AGENT_ACTIVITY, ROTATIONS):
-        args["agentId"] = controls.agent_id
+    """The controls as the query parameters of ``endpoint`` (empty ones left out, so defaults apply).
+
+    The agent filter goes to every panel: the summary cards and the trends
+    narrow to the agent like the heatmap and the rotation table.
+    """
+    args = {"from": controls.from_, "to": controls.to, "agentId": controls.agent_id}
     if endpoint == TOKEN_TRENDS:
         args["granularity"] = controls.granularity
     if endpoint == ROTATIONS:

@@ -40,12 +40,12 @@ def panel_data(
     endpoint = PANEL_BY_NAME[panel].endpoint
     q = parse_query(api_args(controls, endpoint), endpoint, today)
     if panel == "summary":
-        return service.get_usage_summary(tenant_id, q.from_, q.to)
+        return service.get_usage_summary(tenant_id, q.from_, q.to, q.agent_id)
     if panel == "heatmap":
         top = None if controls.show_all else cfg["ANALYTICS_HEATMAP_AGENTS"]
         return service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id, top=top)
     if panel == "trends":
-        return service.get_token_trends(tenant_id, q.from_, q.to, q.granularity)
+        return service.get_token_trends(tenant_id, q.from_, q.to, q.granularity, q.agent_id)
     return service.get_credential_rotations(
         tenant_id,
         q.from_,
