@@ -7,7 +7,7 @@ then each view reads its parameters (400) and asks the service.
 The two audiences differ only where they must: the API learns the tenant
 from the host's Bearer-token resolver and counts against ``ANALYTICS_RATELIMIT``
 (plus a per-address limit before authentication); the tab learns it from the
-host's dashboard session. Every
+host's dashboard session and counts against ``ANALYTICS_RATELIMIT_UI``. Every
 refusal is an :class:`~.errors.AnalyticsError`; the API renders it as the JSON
 error shape, the tab as a state of the page or panel (see
 :func:`signed_out_response` for the one refusal the tab hands to the host).
@@ -66,7 +66,7 @@ def authorise(audience: Audience) -> Tenant:
 
     Raises :class:`AnalyticsError`: 401 ``UNAUTHORIZED`` (no tenant), 403
     ``ANALYTICS_NOT_AVAILABLE`` (tier; never counted against a limit), 429
-    ``RATE_LIMITED`` (the API's per-tenant limit). Database outages in a
+    ``RATE_LIMITED`` (the audience's per-tenant limit). Database outages in a
     host resolver propagate for the caller's 503 handling.
     """
     state = get_state()
@@ -87,6 +87,8 @@ def authorise(audience: Audience) -> Tenant:
     g.agentidp_analytics_tenant = tenant
     if audience is Audience.API:
         state.limiter.check_tenant()
+    else:
+        state.limiter.check_tab()
     return tenant
 
 

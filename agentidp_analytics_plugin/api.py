@@ -3,7 +3,8 @@
 Views only translate HTTP: access (:mod:`.access`: flag 404, tenant 401,
 tier 403, rate limit 429) -> parameters (:mod:`.params`, 400) -> service
 (cache, then database) -> response. Every refusal is rendered as
-``{"error": {"code", "message"}}``.
+``{"error": {"code", "message"}}``, including the ones Flask's routing makes
+before any view runs (a method other than GET: 405 ``METHOD_NOT_ALLOWED``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Any
 
 from flask import Response, current_app, request
 from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import MethodNotAllowed
 
-from .access import Audience, authorise
+from . import errors
+from .access import AnalyticsDisabled, Audience, authorise
 from .aggregation import utc_today
 from .blueprint import bp
+from .config import runtime_flag
 from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
 from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY, Query, parse_query
@@ -89,3 +93,33 @@ def _database_outage(exc: Exception) -> Response:
             raise exc
     except AnalyticsError as outage:
         return outage.to_response()
+
+
+@bp.before_app_request
+def _method_not_allowed() -> Response | None:
+    """A method the API does not serve gets the API's error shape, with ``Allow``.
+
+    Routing fails before any blueprint handler could run (Flask cannot tell
+    whose URL it was), so this app-wide hook asks the URL map which view the
+    path belongs to and answers only for the API's own; every other URL's 405
+    stays the host's.
+    """
+    failure = request.routing_exception
+    if not isinstance(failure, MethodNotAllowed):
+        return None
+    adapter = current_app.create_url_adapter(request)
+    try:
+        rule, _ = adapter.match(method="GET", return_rule=True)  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - not a GET URL either: not ours to answer
+        return None
+    if rule.endpoint not in {f"{bp.name}.{view}" for view in _FETCH}:
+        return None
+    if not runtime_flag("ANALYTICS_ENABLED"):
+        raise AnalyticsDisabled()  # as if not installed: the host's 404
+    allowed = ", ".join(sorted(failure.valid_methods or ("GET", "HEAD", "OPTIONS")))
+    return AnalyticsError(
+        405,
+        errors.METHOD_NOT_ALLOWED,
+        f"The analytics API only reads: use one of {allowed}.",
+        headers={"Allow": allowed},
+    ).to_response()

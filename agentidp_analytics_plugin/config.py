@@ -71,6 +71,8 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_RATELIMIT_ENABLED": True,
     "ANALYTICS_RATELIMIT": "120 per minute",
     "ANALYTICS_RATELIMIT_UNAUTHENTICATED": "30 per minute",
+    # Per tenant, the tab's page and panel fragments (each panel load runs the API's queries).
+    "ANALYTICS_RATELIMIT_UI": "600 per minute",
     "ANALYTICS_RATELIMIT_STORAGE_URI": "memory://",
     # Prometheus: the registry the host's /metrics serves (None: prometheus_client's default).
     "ANALYTICS_METRICS_ENABLED": True,
@@ -114,7 +116,7 @@ INTEGER_KEYS: dict[str, tuple[int, int | None]] = {
     "ANALYTICS_JOB_HOUR": (0, 23),
     "ANALYTICS_JOB_MINUTE": (0, 59),
 }
-RATE_LIMIT_KEYS = ("ANALYTICS_RATELIMIT", "ANALYTICS_RATELIMIT_UNAUTHENTICATED")
+RATE_LIMIT_KEYS = ("ANALYTICS_RATELIMIT", "ANALYTICS_RATELIMIT_UNAUTHENTICATED", "ANALYTICS_RATELIMIT_UI")
 _TABLE_KEYS = ("ANALYTICS_TENANTS_TABLE", "ANALYTICS_AGENTS_TABLE", "ANALYTICS_USAGE_EVENTS_TABLE")
 
 

@@ -34,6 +34,8 @@ RATE_LIMITED = "RATE_LIMITED"
 INVALID_DATE = "INVALID_DATE"
 INVALID_AGENT_ID = "INVALID_AGENT_ID"
 INVALID_PARAMETER = "INVALID_PARAMETER"
+# Added: a method other than GET (HEAD, OPTIONS) on an API URL, with ``Allow``.
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 # Added: the database cannot be reached. An outage to report, not a crash.
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 # Added: something failed on the server's side, so the shape holds even then: the host's side
@@ -56,6 +58,7 @@ CODES: dict[str, int] = {
     UNAUTHORIZED: 401,
     ANALYTICS_NOT_AVAILABLE: 403,
     AGENT_NOT_FOUND: 404,
+    METHOD_NOT_ALLOWED: 405,
     RATE_LIMITED: 429,
     INTERNAL_ERROR: 500,
     SERVICE_UNAVAILABLE: 503,

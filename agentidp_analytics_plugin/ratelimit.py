@@ -1,4 +1,4 @@
-"""Rate limits of the JSON API with Flask-Limiter: per tenant, per address before authentication.
+"""Rate limits with Flask-Limiter: per tenant (API and tab apart), per address before authentication.
 
 The design fixes where the limit applies: after the tenant (401) and tier
 (403) checks and before the parameters are read, so a limit is keyed by the
@@ -14,6 +14,11 @@ The plugin's ``Limiter`` is its own (one per app, ``key_prefix``
 ``RATELIMIT_*`` defaults and application limits never apply twice; its
 request filter leaves every host route alone. A host that sets
 ``RATELIMIT_ENABLED = False`` turns these limits off too.
+
+The tab's page and fragments have a limit of their own (``ANALYTICS_RATELIMIT_UI``,
+generous: one screen is five requests) on the same storage, so a dashboard
+left open never eats the tenant's API budget, and a script hammering the
+fragments is still stopped.
 """
 
 from __future__ import annotations
@@ -46,9 +51,18 @@ def _always() -> bool:
 
 
 class RateLimits:
-    """The per-tenant and the unauthenticated limit of one app."""
+    """The per-tenant limits (API, tab) and the unauthenticated limit of one app."""
 
-    def __init__(self, app: Flask, *, enabled: bool, per_tenant: str, unauthenticated: str, storage_uri: str) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        enabled: bool,
+        per_tenant: str,
+        unauthenticated: str,
+        storage_uri: str,
+        tab: str = "600 per minute",
+    ) -> None:
         self.enabled = enabled
         self.limiter = Limiter(
             key_func=_tenant_key,
@@ -75,10 +89,15 @@ class RateLimits:
         self._anonymous = self.limiter.shared_limit(
             unauthenticated, scope="analytics-unauthenticated", key_func=_address_key
         )(_marker("unauthenticated"))
+        self._tab = self.limiter.shared_limit(tab, scope="analytics-tab", key_func=_tenant_key)(_marker("tab"))
 
     def check_tenant(self) -> None:
-        """Count one request of the tenant in ``g``; raise RATE_LIMITED when over the limit."""
+        """Count one API request of the tenant in ``g``; raise RATE_LIMITED when over the limit."""
         self._check(self._tenant)
+
+    def check_tab(self) -> None:
+        """Count one tab request (page or fragment) of the tenant in ``g``."""
+        self._check(self._tab)
 
     def check_unauthenticated(self) -> None:
         """Count one unauthenticated request of this client address."""

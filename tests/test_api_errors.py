@@ -121,6 +121,27 @@ def test_disabled_analytics_answer_the_hosts_plain_404(api, api_app, pro, path):
     assert response.get_data() == api_app.test_client().get("/no-such-page").get_data()
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_a_method_other_than_get_is_405_in_the_error_shape_with_allow(api, pro, endpoint, method):
+    headers = {"Authorization": f"Bearer {pro.token}"}
+    response = api.client.open(f"/analytics/{endpoint}", method=method, headers=headers)
+    _error(response, 405, "METHOD_NOT_ALLOWED")
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_a_405_on_a_url_outside_the_api_stays_the_hosts(api, api_app):
+    response = api.client.post("/analytics/")  # the tab's page
+    assert response.status_code == 405
+    assert not response.is_json
+
+
+def test_with_analytics_disabled_any_method_gets_the_hosts_plain_404(api, api_app, pro):
+    api_app.config["ANALYTICS_ENABLED"] = False
+    response = api.client.post("/analytics/usage-summary", headers={"Authorization": f"Bearer {pro.token}"})
+    assert response.status_code == 404 and not response.is_json
+
+
 def test_errors_are_never_cached_as_answers(api, pro):
     _error(api.get("token-trends", pro.token, granularity="x"), 400, "INVALID_GRANULARITY")
     assert api.get("token-trends", pro.token).status_code == 200

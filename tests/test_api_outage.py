@@ -54,6 +54,15 @@ def test_a_tab_panel_shows_the_outage_inline(down_app, panel):
     assert "unavailable right now" in response.get_data(as_text=True)
 
 
+def test_the_full_tab_page_shows_the_outage_inline_in_the_hosts_layout(down_app):
+    response = down_app.test_client().get("/analytics/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    assert response.headers["Retry-After"] == str(errors.OUTAGE_RETRY_AFTER)
+    assert "<nav>" in html  # the host's page around it
+    assert 'data-error-code="SERVICE_UNAVAILABLE"' in html and "unavailable right now" in html
+
+
 def test_other_database_errors_are_not_disguised_as_outages():
     from sqlalchemy import exc as sa_exc
 

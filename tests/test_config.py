@@ -124,6 +124,7 @@ def test_numbers_and_lists_from_strings_are_parsed(key, raw, parsed):
         ("ANALYTICS_RATELIMIT", "lots"),
         ("ANALYTICS_RATELIMIT", "120 per fortnight"),
         ("ANALYTICS_RATELIMIT_UNAUTHENTICATED", 30),
+        ("ANALYTICS_RATELIMIT_UI", "plenty"),
         ("ANALYTICS_RATELIMIT_STORAGE_URI", "redis//127.0.0.1:6379/1"),
         ("ANALYTICS_RATELIMIT_STORAGE_URI", "http://127.0.0.1:6379"),
         ("ANALYTICS_CACHE_REDIS_URL", "127.0.0.1:6379"),

@@ -6,6 +6,7 @@ import pytest
 
 from api_fixtures import Api
 from host_app import HostData
+from ui_helpers import log_in
 
 
 @pytest.fixture
@@ -68,6 +69,20 @@ def test_limits_are_shared_through_redis_between_app_instances(limited, make_app
     for _ in range(3):
         api.get("usage-summary", token)
     assert other.get("usage-summary", token).status_code == 429
+
+
+def test_the_tabs_limit_is_shared_through_redis_between_app_instances(make_app, api_config):
+    first = make_app(**{**api_config, "ANALYTICS_RATELIMIT_UI": "2 per minute"})
+    second = make_app(**{**api_config, "ANALYTICS_RATELIMIT_UI": "2 per minute"})
+    tenant = HostData(first).tenant()
+    for app in (first, second):
+        assert "RATE_LIMITED" not in _fragment(app, tenant)
+    assert 'data-error-code="RATE_LIMITED"' in _fragment(first, tenant)
+
+
+def _fragment(app, tenant) -> str:
+    client = log_in(app.test_client(), tenant)
+    return client.get("/analytics/fragments/summary", headers={"HX-Request": "true"}).get_data(as_text=True)
 
 
 def test_limits_can_be_turned_off(make_app, api_config):

@@ -199,6 +199,46 @@ def test_disabled_analytics_hides_the_nav_entry(make_app: Callable[..., Flask], 
     assert "Analytics" not in html
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/analytics/", {}), ("/analytics/?range=7", HX), ("/analytics/fragments/summary", HX)],
+    ids=["page", "panels", "fragment"],
+)
+def test_tab_answers_are_private_to_the_signed_in_tenant(pro_client: FlaskClient, path: str, headers: dict) -> None:
+    response = pro_client.get(path, headers=headers)
+    assert response.status_code == 200
+    assert {"private", "no-store"} <= {d.strip() for d in response.headers["Cache-Control"].split(",")}
+    assert {"cookie", "hx-request"} <= {v.lower() for v in response.vary}
+
+
+def test_fragments_count_against_the_tabs_own_rate_limit(make_app: Callable[..., Flask], host: HostData) -> None:
+    app = make_app(ANALYTICS_RATELIMIT_UI="3 per minute")
+    tenant = host.tenant("pro")
+    client = log_in(app.test_client(), tenant)
+    for _ in range(3):
+        assert 'data-state="empty"' in client.get("/analytics/fragments/summary", headers=HX).get_data(as_text=True)
+    limited = client.get("/analytics/fragments/trends", headers=HX)
+    assert limited.status_code == 200  # a state of the panel, swapped in by htmx
+    assert 'data-error-code="RATE_LIMITED"' in limited.get_data(as_text=True)
+    page = client.get("/analytics/")
+    assert page.status_code == 429 and "Retry-After" in page.headers
+    assert 'data-error-code="RATE_LIMITED"' in page.get_data(as_text=True)
+
+
+def test_the_tab_limit_leaves_the_api_budget_alone(make_app: Callable[..., Flask], host: HostData) -> None:
+    app = make_app(ANALYTICS_RATELIMIT_UI="2 per minute", ANALYTICS_RATELIMIT="2 per minute")
+    tenant = host.tenant("pro")
+    client = log_in(app.test_client(), tenant)
+    for _ in range(3):
+        client.get("/analytics/fragments/summary", headers=HX)
+    token = host.token(tenant)
+    statuses = [
+        app.test_client().get("/analytics/usage-summary", headers={"Authorization": f"Bearer {token}"}).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+
+
 def test_unknown_fragment_is_not_found(pro_client: FlaskClient) -> None:
     assert pro_client.get("/analytics/fragments/nope").status_code == 404
 

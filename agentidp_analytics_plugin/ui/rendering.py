@@ -12,9 +12,18 @@ from typing import Any
 
 from flask import render_template
 
+from .. import errors
 from ..blueprint import bp
 from .controls import Controls, Links, canonical_query
 from .presenters import heatmap_context, rotations_context, summary_context, trends_context
+
+#: What an error panel says first, by code (the message below it says why).
+_ERROR_TITLES = {
+    errors.SERVICE_UNAVAILABLE: "Analytics are unavailable right now.",
+    errors.RATE_LIMITED: "Too many updates in a short time.",
+    errors.AGENT_NOT_FOUND: "This panel can't show that agent.",
+    errors.INVALID_AGENT_ID: "This panel can't show that agent.",
+}
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,10 @@ class ErrorState:
 
     code: str
     message: str
+
+    @property
+    def title(self) -> str:
+        return _ERROR_TITLES.get(self.code, "This panel can't show that period.")
 
 
 def _fmt_number(value: Any) -> str:

@@ -7,9 +7,14 @@ API) -> rendering. Refusals become states of the page or of a panel:
 
 * no session: the host's sign-in flow (:func:`..access.signed_out_response`);
 * a plan without analytics: the upgrade panel;
-* anything else in a fragment (bad controls, unknown agent, database
-  outage): an inline error panel, with 200, because htmx only swaps
-  successful responses.
+* anything else (bad controls, unknown agent, rate limit, database outage):
+  an inline error panel. Fragments answer those with 200, because htmx only
+  swaps successful responses; the full page answers an outage or a rate
+  limit with its status, the page and the inline panel.
+
+Every answer is the tenant's own data: ``Cache-Control: private, no-store``,
+varying on the session cookie and on ``HX-Request`` (the page URL answers a
+whole page or just its panels).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from ..service import AnalyticsService
 from ..state import get_state
 from .controls import PANEL_BY_NAME, PANELS, PRESETS, Controls, Links, api_args, canonical_query, read_controls
 from .rendering import ErrorState, partial, render_error, render_panel
+
+#: The views whose answers are a tenant's data.
+TAB_VIEWS = frozenset({f"{bp.name}.tab", f"{bp.name}.fragment"})
 
 
 def panel_data(
@@ -84,10 +92,11 @@ def tab() -> Response | str:
     controls = read_controls(request.args, today)
     panels_only = _is_htmx_partial_request()
     try:
-        tenant = authorise(Audience.TAB)
+        with database_outage_as_503():
+            tenant = authorise(Audience.TAB)
+            agents = [] if panels_only else get_state().service.list_agents(tenant.id)
     except AnalyticsError as exc:
         return _page_refusal(exc, panels_only)
-    agents = [] if panels_only else get_state().service.list_agents(tenant.id)
     links = _tab_links()
     panels_context = {"panels": PANELS, "controls": controls, "links": links, "canonical": canonical_query(controls)}
     if panels_only:
@@ -97,6 +106,7 @@ def tab() -> Response | str:
     return render_template(
         "agentidp_analytics/tab.html",
         upgrade=False,
+        alert=None,
         agents=agents,
         today=today.isoformat(),
         presets=PRESETS,
@@ -111,8 +121,12 @@ def _page_refusal(exc: AnalyticsError, panels_only: bool) -> Response | str:
     if exc.status == 403:
         if panels_only:
             return partial("upgrade")
-        return render_template("agentidp_analytics/tab.html", upgrade=True)
-    raise exc
+        return render_template("agentidp_analytics/tab.html", upgrade=True, alert=None)
+    error = ErrorState(exc.code, exc.message)
+    if panels_only:  # swapped into the panels' place: htmx needs a 200
+        return render_error("panels", error)
+    page = render_template("agentidp_analytics/tab.html", upgrade=False, alert=error)
+    return make_response(page, exc.status, exc.headers)
 
 
 @bp.get("/fragments/<panel>")
@@ -131,4 +145,13 @@ def fragment(panel: str) -> Response | str:
             return signed_out_response()
         if exc.status == 403:
             return partial("upgrade")
-        return render_error(panel, ErrorState(exc.code, exc.message))
+        return make_response(render_error(panel, ErrorState(exc.code, exc.message)), 200, exc.headers)
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    if request.endpoint in TAB_VIEWS:
+        response.headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Cookie")
+        response.vary.add("HX-Request")
+    return response
