@@ -1,0 +1,171 @@
+"""Fixtures: a fresh Orbit app per test, on SQLite and on PostgreSQL + Redis.
+
+Orbit reads its deployment settings from the environment, so the fixtures set
+environment variables (``monkeypatch``) and call ``create_app`` the way Orbit's
+own test suite does: once per test, many apps in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+
+from .orbit_idp import create_app
+from .orbit_idp.extensions import db
+from .orbit_idp.settings import PLUGIN_ENV_KEYS
+from .services import BACKENDS, backend_settings, empty_pg_database, ensure_pg_database, flush_redis
+from .shell import MIGRATIONS_DIR, README_UPGRADE
+from .world import PASSWORD, World, build_world
+
+MakeOrbit = Callable[..., Flask]
+
+
+@pytest.fixture(scope="session")
+def _orbit_pg_database() -> None:
+    ensure_pg_database()
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def orbit_env(request: pytest.FixtureRequest, tmp_path: Any) -> dict[str, str]:
+    """The environment an Orbit deployment on this backend exports."""
+    if request.param == "postgresql":
+        request.getfixturevalue("_orbit_pg_database")
+        empty_pg_database()
+        flush_redis()
+    return backend_settings(request.param, str(tmp_path / "orbit.db"))
+
+
+@pytest.fixture
+def make_orbit(orbit_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeOrbit]:
+    """``make_orbit(config=None, **environ)``: Orbit's factory under this test's environment."""
+    apps: list[Flask] = []
+    for key in ("DATABASE_URL", "REDIS_URL", *PLUGIN_ENV_KEYS):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in orbit_env.items():
+        monkeypatch.setenv(key, value)
+
+    def make(config: dict[str, Any] | None = None, **environ: str) -> Flask:
+        for key, value in environ.items():
+            monkeypatch.setenv(key, value)
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        scheduler = getattr(app, "apscheduler", None)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def run_flask(app: Flask, *args: str) -> str:
+    """``flask <args>`` against ``app``; fails the test with the command's output when it fails.
+
+    Alembic's ``env.py`` reconfigures logging from ``alembic.ini``, which would
+    drop pytest's log capture; the root logger is put back as it was.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = app.test_cli_runner().invoke(args=list(args))
+    finally:
+        root.handlers[:], root.level = handlers, level
+    assert result.exit_code == 0, f"flask {' '.join(args)} failed:\n{result.output}\n{result.exception!r}"
+    return result.output
+
+
+def upgrade_schema(app: Flask) -> None:
+    """The README's command: the host's revisions and the plugin's."""
+    run_flask(app, *README_UPGRADE)
+
+
+@pytest.fixture
+def migrations_copy(tmp_path: Path) -> Path:
+    """Orbit's migrations folder in a scratch place, for commands that write revisions."""
+    target = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@pytest.fixture
+def orbit(make_orbit: MakeOrbit) -> Flask:
+    """Orbit as deployed, its schema applied."""
+    app = make_orbit()
+    upgrade_schema(app)
+    return app
+
+
+@pytest.fixture
+def world(orbit: Flask) -> World:
+    with orbit.app_context():
+        return build_world()
+
+
+@pytest.fixture
+def aggregated(orbit: Flask, world: World) -> World:
+    """The world, rolled up by the README's backfill command."""
+    run_flask(orbit, "analytics", "aggregate", "--from", world.day(-7), "--to", world.day(13))
+    return world
+
+
+def sign_in(client: FlaskClient, email: str) -> None:
+    response = client.post("/signin", data={"email": email, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+@pytest.fixture
+def acme_console(orbit: Flask, world: World) -> FlaskClient:
+    """A browser session of acme's owner (growth tier), signed in through Orbit's form."""
+    client = orbit.test_client()
+    sign_in(client, "owner@acme.example")
+    return client
+
+
+@pytest.fixture
+def hooli_console(orbit: Flask, world: World) -> FlaskClient:
+    """A browser session of hooli's owner (starter tier: no analytics)."""
+    client = orbit.test_client()
+    sign_in(client, "owner@hooli.example")
+    return client
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium, headless, never Playwright's own download."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def live_orbit(orbit: Flask, aggregated: World) -> Iterator[str]:
+    """Orbit with the aggregated world, served on a loopback port for the browser."""
+    server = make_server("127.0.0.1", 0, orbit, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)

@@ -1,0 +1,44 @@
+"""The Analytics tab inside Orbit's console: Orbit's layout, sidebar and Content-Security-Policy."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from .markup import csp_script_offences, scan
+
+
+def test_the_tab_renders_inside_orbits_layout(acme_console: FlaskClient) -> None:
+    response = acme_console.get("/analytics/")
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert '<span class="orbit-brand">Orbit ID</span>' in page
+    assert '<nav class="orbit-sidebar" aria-label="Console">' in page
+
+
+def test_orbits_sidebar_links_a_signed_in_member_to_the_tab(acme_console: FlaskClient) -> None:
+    links = scan(acme_console.get("/").get_data(as_text=True)).links
+
+    assert ("/analytics/", "Analytics") in links
+
+
+def test_the_tab_page_needs_nothing_orbits_script_src_self_forbids(acme_console: FlaskClient) -> None:
+    assert csp_script_offences(acme_console.get("/analytics/").get_data(as_text=True)) == []
+
+
+def test_the_tabs_fragments_need_nothing_orbits_script_src_self_forbids(acme_console: FlaskClient) -> None:
+    fragment_urls = scan(acme_console.get("/analytics/").get_data(as_text=True)).hx_gets
+    assert fragment_urls
+
+    offences = {
+        url: csp_script_offences(acme_console.get(url, headers={"HX-Request": "true"}).get_data(as_text=True))
+        for url in fragment_urls
+    }
+
+    assert offences == dict.fromkeys(fragment_urls, [])
+
+
+def test_the_tab_is_served_with_orbits_content_security_policy(acme_console: FlaskClient) -> None:
+    response = acme_console.get("/analytics/")
+
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
