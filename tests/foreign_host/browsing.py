@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+import re
+
+from playwright.sync_api import Page, expect
 
 from .world import PASSWORD, World
 
@@ -24,3 +26,9 @@ def sign_in_browser(page: Page, base: str) -> None:
 def open_tab(page: Page, live_orbit: str, world: World) -> None:
     sign_in_browser(page, live_orbit)
     page.goto(f"{live_orbit}/analytics/?range=custom&from={world.day(-1)}&to={world.day(9)}")
+
+
+def choose_last_7_days(page: Page) -> None:
+    """Click the 7-day preset and wait until the address bar says so."""
+    page.get_by_text("7 days", exact=True).click()
+    expect(page).to_have_url(re.compile(r"[?&]range=7(&|$)"))

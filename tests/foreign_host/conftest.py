@@ -120,25 +120,38 @@ def aggregated(orbit: Flask, world: World) -> World:
     return world
 
 
+def orbit_with_world(
+    make_orbit: MakeOrbit, config: dict[str, Any] | None = None, **environ: str
+) -> tuple[Flask, World]:
+    """An Orbit built with ``config`` and ``environ``, its schema applied and the world written."""
+    app = make_orbit(config, **environ)
+    upgrade_schema(app)
+    with app.app_context():
+        return app, build_world()
+
+
 def sign_in(client: FlaskClient, email: str) -> None:
     response = client.post("/signin", data={"email": email, "password": PASSWORD})
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
+def console(app: Flask, email: str = "owner@acme.example") -> FlaskClient:
+    """A browser session signed in through Orbit's form (acme's owner unless told)."""
+    client = app.test_client()
+    sign_in(client, email)
+    return client
+
+
 @pytest.fixture
 def acme_console(orbit: Flask, world: World) -> FlaskClient:
     """A browser session of acme's owner (growth tier), signed in through Orbit's form."""
-    client = orbit.test_client()
-    sign_in(client, "owner@acme.example")
-    return client
+    return console(orbit)
 
 
 @pytest.fixture
 def hooli_console(orbit: Flask, world: World) -> FlaskClient:
     """A browser session of hooli's owner (starter tier: no analytics)."""
-    client = orbit.test_client()
-    sign_in(client, "owner@hooli.example")
-    return client
+    return console(orbit, "owner@hooli.example")
 
 
 @pytest.fixture(scope="session")

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 import redis
 from flask import Flask, Request
 
-from .conftest import MakeOrbit, upgrade_schema
+from .conftest import MakeOrbit, console, orbit_with_world
 from .contract import api_get
 from .services import BACKENDS, REDIS_URL
-from .world import World, build_world
+from .world import World
 
 NEEDS_REDIS = pytest.mark.skipif(
     "postgresql" not in BACKENDS, reason="Orbit caches in Redis only in its PostgreSQL + Redis deployment"
 )
 
 
-def _orbit(make_orbit: MakeOrbit, config: dict[str, Any] | None = None, **environ: str) -> tuple[Flask, World]:
-    app = make_orbit(config, **environ)
-    upgrade_schema(app)
-    with app.app_context():
-        return app, build_world()
-
-
 def test_orbits_default_limit_still_guards_orbits_own_pages(make_orbit: MakeOrbit) -> None:
-    app, _ = _orbit(make_orbit, {"RATELIMIT_DEFAULT": "2 per minute"})
+    app, _ = orbit_with_world(make_orbit, {"RATELIMIT_DEFAULT": "2 per minute"})
     client = app.test_client()
 
     statuses = [client.get("/signin").status_code for _ in range(3)]
@@ -38,7 +30,7 @@ def test_orbits_default_limit_still_guards_orbits_own_pages(make_orbit: MakeOrbi
 def test_the_plugins_rate_limit_answers_json_429_with_retry_after_despite_orbits_html_page(
     make_orbit: MakeOrbit,
 ) -> None:
-    app, world = _orbit(make_orbit, ANALYTICS_RATELIMIT="2 per minute")
+    app, world = orbit_with_world(make_orbit, ANALYTICS_RATELIMIT="2 per minute")
     client = app.test_client()
 
     responses = [api_get(client, "/analytics/usage-summary", world.acme_key) for _ in range(3)]
@@ -49,7 +41,7 @@ def test_the_plugins_rate_limit_answers_json_429_with_retry_after_despite_orbits
 
 
 def test_requests_without_a_key_are_limited_per_address_in_json(make_orbit: MakeOrbit) -> None:
-    app, _ = _orbit(make_orbit, {"ANALYTICS_RATELIMIT_UNAUTHENTICATED": "2 per minute"})
+    app, _ = orbit_with_world(make_orbit, {"ANALYTICS_RATELIMIT_UNAUTHENTICATED": "2 per minute"})
     client = app.test_client()
 
     responses = [client.get("/analytics/token-trends") for _ in range(3)]
@@ -68,9 +60,8 @@ def test_an_unknown_agent_is_json_despite_orbits_html_404_page(orbit: Flask, wor
 
 @pytest.mark.parametrize("orbit_env", [pytest.param("postgresql", marks=NEEDS_REDIS)], indirect=True)
 def test_orbits_cache_and_the_plugins_share_redis_without_touching_each_others_keys(make_orbit: MakeOrbit) -> None:
-    app, world = _orbit(make_orbit)
-    client = app.test_client()
-    client.post("/signin", data={"email": "owner@acme.example", "password": "correct horse battery staple"})
+    app, world = orbit_with_world(make_orbit)
+    client = console(app)
     client.get("/bots")
 
     api_get(client, "/analytics/usage-summary", world.acme_key)
@@ -87,7 +78,7 @@ def _resolver_that_fails(request: Request) -> None:
 
 
 def test_a_resolver_that_raises_gets_a_500_not_a_false_401(make_orbit: MakeOrbit) -> None:
-    app, world = _orbit(make_orbit, {"ANALYTICS_API_TENANT_RESOLVER": _resolver_that_fails})
+    app, world = orbit_with_world(make_orbit, {"ANALYTICS_API_TENANT_RESOLVER": _resolver_that_fails})
 
     response = api_get(app.test_client(), "/analytics/usage-summary", world.acme_key)
 

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from flask import Flask
 
-from .conftest import MakeOrbit, upgrade_schema
+from .conftest import MakeOrbit, orbit_with_world
 from .contract import api_get
-from .world import World, build_world
-
-
-def _orbit_with(make_orbit: MakeOrbit, **environ: str) -> tuple[Flask, World]:
-    app = make_orbit(**environ)
-    upgrade_schema(app)
-    with app.app_context():
-        return app, build_world()
 
 
 @pytest.mark.parametrize("value", ["true", "True", "1", "yes", "on"], ids=["true", "True", "1", "yes", "on"])
 def test_analytics_enabled_spelled_as_a_true_string_keeps_the_api_on(make_orbit: MakeOrbit, value: str) -> None:
-    app, world = _orbit_with(make_orbit, ANALYTICS_ENABLED=value)
+    app, world = orbit_with_world(make_orbit, ANALYTICS_ENABLED=value)
 
     response = api_get(app.test_client(), "/analytics/usage-summary", world.acme_key)
 
@@ -27,7 +18,7 @@ def test_analytics_enabled_spelled_as_a_true_string_keeps_the_api_on(make_orbit:
 
 
 def test_analytics_free_tier_true_from_the_environment_lets_a_starter_org_in(make_orbit: MakeOrbit) -> None:
-    app, world = _orbit_with(make_orbit, ANALYTICS_FREE_TIER="true")
+    app, world = orbit_with_world(make_orbit, ANALYTICS_FREE_TIER="true")
 
     response = api_get(app.test_client(), "/analytics/usage-summary", world.hooli_key)
 

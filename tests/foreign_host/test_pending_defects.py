@@ -6,7 +6,6 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,17 +13,18 @@ from flask import Flask, Request
 from flask.testing import FlaskClient
 from playwright.sync_api import Page, expect
 
-from .browsing import open_tab
-from .conftest import MakeOrbit, run_flask, sign_in, upgrade_schema
+from .browsing import choose_last_7_days, open_tab
+from .conftest import MakeOrbit, console, orbit_with_world, run_flask
 from .contract import api_get
 from .markup import scan
 from .orbit_idp.extensions import db
 from .orbit_idp.models import BotUsage
 from .shell import README_UPGRADE, flask, table_names
-from .world import World, build_world
+from .world import World
 
 ORBIT_TABLES = {"orgs", "bots", "bot_usage", "members", "api_keys"}
 PLUGIN_TABLES = {"analytics_daily_aggregates", "analytics_aggregated_days"}
+STRING_FLAG = "issue 8 point 4: ANALYTICS_ENABLED='false' (a string from os.environ)"
 
 
 # -- issue 8 point 2: Orbit's Alembic workflow unchanged --------------------------------------------
@@ -151,49 +151,42 @@ def test_the_plugins_schema_without_orbits_tables_names_the_missing_table_and_th
 # -- issue 8 point 4: flags from the environment fail closed ----------------------------------------
 
 
-def _orbit_with(make_orbit: MakeOrbit, config: dict[str, Any] | None = None, **environ: str) -> tuple[Flask, World]:
-    app = make_orbit(config, **environ)
-    upgrade_schema(app)
-    with app.app_context():
-        return app, build_world()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 4: ANALYTICS_ENABLED='false' (a string from os.environ) leaves the API on",
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            "/analytics/usage-summary",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=f"{STRING_FLAG} leaves the API on",
+            ),
+        ),
+        pytest.param(
+            "/analytics/",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=f"{STRING_FLAG} leaves the tab on",
+            ),
+        ),
+        pytest.param(
+            "/analytics",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=f"{STRING_FLAG} leaves /analytics answering a 308 to /analytics/ (issue 8 point 5)",
+            ),
+        ),
+    ],
+    ids=["api", "tab", "prefix-without-slash"],
 )
-def test_analytics_enabled_false_from_the_environment_makes_the_api_a_404(make_orbit: MakeOrbit) -> None:
-    app, world = _orbit_with(make_orbit, ANALYTICS_ENABLED="false")
+def test_analytics_enabled_false_from_the_environment_makes_every_analytics_url_orbits_404(
+    make_orbit: MakeOrbit, path: str
+) -> None:
+    app, world = orbit_with_world(make_orbit, ANALYTICS_ENABLED="false")
 
-    response = api_get(app.test_client(), "/analytics/usage-summary", world.acme_key)
+    response = console(app).get(path, headers={"Authorization": f"Bearer {world.acme_key}"})
 
     assert response.status_code == 404
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 4: ANALYTICS_ENABLED='false' (a string from os.environ) leaves the tab on",
-)
-def test_analytics_enabled_false_from_the_environment_makes_the_tab_a_404(make_orbit: MakeOrbit) -> None:
-    app, _ = _orbit_with(make_orbit, ANALYTICS_ENABLED="false")
-    client = app.test_client()
-    sign_in(client, "owner@acme.example")
-
-    assert client.get("/analytics/").status_code == 404
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 points 4 and 5: ANALYTICS_ENABLED='false' leaves /analytics answering a 308 to /analytics/",
-)
-def test_analytics_enabled_false_from_the_environment_makes_analytics_without_slash_a_404(
-    make_orbit: MakeOrbit,
-) -> None:
-    app, _ = _orbit_with(make_orbit, ANALYTICS_ENABLED="false")
-    client = app.test_client()
-    sign_in(client, "owner@acme.example")
-
-    assert client.get("/analytics").status_code == 404
+    assert "Page not found" in response.get_data(as_text=True)
 
 
 @pytest.mark.xfail(
@@ -204,9 +197,7 @@ def test_analytics_enabled_false_from_the_environment_makes_analytics_without_sl
     ),
 )
 def test_analytics_enabled_false_from_the_environment_hides_the_tab_in_orbits_sidebar(make_orbit: MakeOrbit) -> None:
-    app, _ = _orbit_with(make_orbit, ANALYTICS_ENABLED="false")
-    client = app.test_client()
-    sign_in(client, "owner@acme.example")
+    client = console(orbit_with_world(make_orbit, ANALYTICS_ENABLED="false")[0])
 
     assert "Analytics" not in client.get("/").get_data(as_text=True)
 
@@ -216,7 +207,7 @@ def test_analytics_enabled_false_from_the_environment_hides_the_tab_in_orbits_si
     reason="issue 8 point 4: ANALYTICS_FREE_TIER='false' (a string) lets starter orgs in",
 )
 def test_analytics_free_tier_false_from_the_environment_keeps_a_starter_org_out(make_orbit: MakeOrbit) -> None:
-    app, world = _orbit_with(make_orbit, ANALYTICS_FREE_TIER="false")
+    app, world = orbit_with_world(make_orbit, ANALYTICS_FREE_TIER="false")
 
     response = api_get(app.test_client(), "/analytics/usage-summary", world.hooli_key)
 
@@ -228,9 +219,7 @@ def test_analytics_free_tier_false_from_the_environment_keeps_a_starter_org_out(
     reason="issue 8 point 4: ANALYTICS_GALLERY_ENABLED='false' (a string) serves the gallery",
 )
 def test_analytics_gallery_enabled_false_from_the_environment_serves_no_gallery(make_orbit: MakeOrbit) -> None:
-    app, _ = _orbit_with(make_orbit, ANALYTICS_GALLERY_ENABLED="false")
-    client = app.test_client()
-    sign_in(client, "owner@acme.example")
+    client = console(orbit_with_world(make_orbit, ANALYTICS_GALLERY_ENABLED="false")[0])
 
     assert client.get("/analytics/_gallery").status_code == 404
 
@@ -264,9 +253,7 @@ def test_an_unreadable_value_from_the_environment_stops_start_up_naming_the_key(
 def test_the_sidebar_shows_one_analytics_entry_after_many_apps_in_one_process(make_orbit: MakeOrbit) -> None:
     for _ in range(2):
         make_orbit()
-    app, _ = _orbit_with(make_orbit)
-    client = app.test_client()
-    sign_in(client, "owner@acme.example")
+    client = console(orbit_with_world(make_orbit)[0])
 
     links = scan(client.get("/").get_data(as_text=True)).links
 
@@ -351,7 +338,7 @@ def test_the_api_refusal_names_orbits_paid_tiers(orbit: Flask, world: World) -> 
     reason=("issue 8 point 5: Orbit's RATELIMIT_DEFAULT applies to the plugin's routes and answers Orbit's HTML 429"),
 )
 def test_orbits_default_limit_does_not_answer_the_plugins_api(make_orbit: MakeOrbit) -> None:
-    app, world = _orbit_with(make_orbit, {"RATELIMIT_DEFAULT": "2 per minute"})
+    app, world = orbit_with_world(make_orbit, {"RATELIMIT_DEFAULT": "2 per minute"})
     client = app.test_client()
 
     statuses = [api_get(client, "/analytics/usage-summary", world.acme_key).status_code for _ in range(4)]
@@ -389,7 +376,7 @@ def test_a_broken_api_resolver_gets_the_apis_json_500_not_orbits_html_page(
     reason="issue 8 point 5: ANALYTICS_URL_PREFIX does not exist; the routes stay under /analytics",
 )
 def test_the_url_prefix_is_configurable(make_orbit: MakeOrbit) -> None:
-    app, world = _orbit_with(make_orbit, {"ANALYTICS_URL_PREFIX": "/insights"})
+    app, world = orbit_with_world(make_orbit, {"ANALYTICS_URL_PREFIX": "/insights"})
 
     response = api_get(app.test_client(), "/insights/usage-summary", world.acme_key)
 
@@ -450,9 +437,7 @@ def test_a_missing_tab_resolver_is_warned_about_at_start_up_naming_the_key(
 def test_a_missing_base_template_is_reported_naming_the_key(
     make_orbit: MakeOrbit, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app, _ = _orbit_with(make_orbit, {"ANALYTICS_BASE_TEMPLATE": "orbit/base.html"})
-    client = app.test_client()
-    sign_in(client, "owner@acme.example")
+    client = console(orbit_with_world(make_orbit, {"ANALYTICS_BASE_TEMPLATE": "orbit/base.html"})[0])
 
     client.get("/analytics/")
 
@@ -488,8 +473,7 @@ def test_a_wrong_host_table_name_is_reported_naming_the_key(orbit_env: dict[str,
 def test_the_back_button_brings_back_the_previous_period(page: Page, live_orbit: str, aggregated: World) -> None:
     open_tab(page, live_orbit, aggregated)
     expect(page.locator("main")).to_contain_text("657")
-    page.get_by_text("7 days", exact=True).click()
-    expect(page).to_have_url(re.compile(r"[?&]range=7(&|$)"))
+    choose_last_7_days(page)
     expect(page.locator("main")).not_to_contain_text("657")
 
     page.go_back()
