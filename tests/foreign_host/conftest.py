@@ -87,8 +87,9 @@ def run_flask(app: Flask, *args: str) -> str:
 
 
 def upgrade_schema(app: Flask) -> None:
-    """The README's command: the host's revisions and the plugin's."""
-    run_flask(app, *README_UPGRADE)
+    """The README's commands: the host's revisions, then the plugin's."""
+    for command in README_UPGRADE:
+        run_flask(app, *command)
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from .orbit_idp.settings import PLUGIN_ENV_KEYS
 TESTS_DIR = Path(__file__).resolve().parents[1]
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "orbit_idp" / "migrations"
 
-#: The README's command that applies the host's revisions and the plugin's.
-README_UPGRADE = ("db", "upgrade", "heads")
+#: The README's commands that create the tables: the host's history, then the plugin's.
+README_UPGRADE = (("db", "upgrade"), ("analytics", "db", "upgrade"))
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,17 @@ def flask(environ: dict[str, str], *args: str, config: dict[str, Any] | None = N
     """``flask --app foreign_host.orbit_idp:create_app(<config>) <args>`` in a fresh process."""
     app = f"foreign_host.orbit_idp:create_app({config!r})" if config else "foreign_host.orbit_idp:create_app"
     return _run(environ, ["-m", "flask", "--app", app, *args], cwd)
+
+
+def readme_upgrade(environ: dict[str, str], *, config: dict[str, Any] | None = None, cwd: Path) -> Run:
+    """The README's commands one after the other, stopping at the first that fails."""
+    output = ""
+    for command in README_UPGRADE:
+        run = flask(environ, *command, config=config, cwd=cwd)
+        output += run.output
+        if run.returncode != 0:
+            return Run(run.returncode, output)
+    return Run(0, output)
 
 
 def python(environ: dict[str, str], *lines: str, cwd: Path) -> Run:

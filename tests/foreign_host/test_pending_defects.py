@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -19,133 +18,9 @@ from .contract import api_get
 from .markup import scan
 from .orbit_idp.extensions import db
 from .orbit_idp.models import BotUsage
-from .shell import README_UPGRADE, flask, table_names
 from .world import World
 
-ORBIT_TABLES = {"orgs", "bots", "bot_usage", "members", "api_keys"}
-PLUGIN_TABLES = {"analytics_daily_aggregates", "analytics_aggregated_days"}
 STRING_FLAG = "issue 8 point 4: ANALYTICS_ENABLED='false' (a string from os.environ)"
-
-
-# -- issue 8 point 2: Orbit's Alembic workflow unchanged --------------------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 2: the plugin's revision is a second head in Orbit's history; plain `flask db upgrade`"
-        " fails with 'Multiple head revisions'"
-    ),
-)
-def test_plain_flask_db_upgrade_applies_orbits_history_with_the_plugin_installed(
-    orbit_env: dict[str, str], tmp_path: Path
-) -> None:
-    run = flask(orbit_env, "db", "upgrade", cwd=tmp_path)
-
-    assert run.returncode == 0, run.output
-    assert table_names(orbit_env["DATABASE_URL"]) >= ORBIT_TABLES
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 2: with the plugin's head beside Orbit's, `flask db migrate` fails with 'Multiple "
-        "heads are present'"
-    ),
-)
-def test_plain_flask_db_migrate_writes_orbits_next_revision_on_orbits_head(
-    orbit_env: dict[str, str], tmp_path: Path, migrations_copy: Path
-) -> None:
-    next_revision = migrations_copy / "versions" / "8d3b6a41c2f0_console_members_and_api_keys.py"
-    next_revision.unlink()
-    config = {"ORBIT_MIGRATIONS_DIR": str(migrations_copy)}
-    assert flask(orbit_env, *README_UPGRADE, config=config, cwd=tmp_path).returncode == 0
-
-    run = flask(orbit_env, "db", "migrate", "-m", "members", config=config, cwd=tmp_path)
-
-    assert run.returncode == 0, run.output
-    (written,) = (migrations_copy / "versions").glob("*_members.py")
-    source = written.read_text()
-    assert "down_revision = '5c0f1e2a9b77'" in source
-    assert "'members'" in source
-    assert "analytics" not in source
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 2: plain `flask db downgrade` downgrades the plugin's head, dropping its tables, and "
-        "leaves Orbit's last revision applied"
-    ),
-)
-def test_plain_flask_db_downgrade_steps_back_orbits_last_revision_and_keeps_the_plugins_tables(
-    orbit_env: dict[str, str], tmp_path: Path
-) -> None:
-    assert flask(orbit_env, *README_UPGRADE, cwd=tmp_path).returncode == 0
-
-    run = flask(orbit_env, "db", "downgrade", cwd=tmp_path)
-
-    assert run.returncode == 0, run.output
-    tables = table_names(orbit_env["DATABASE_URL"])
-    assert "members" not in tables
-    assert tables >= PLUGIN_TABLES
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 2: on an empty database autogenerate stops at 'Target database is not up to date' (the"
-        " plugin's head is not applied)"
-    ),
-)
-def test_a_new_host_autogenerates_its_first_revision_with_the_plugin_installed(
-    orbit_env: dict[str, str], tmp_path: Path, migrations_copy: Path
-) -> None:
-    for revision in (migrations_copy / "versions").glob("*.py"):
-        revision.unlink()
-    config = {"ORBIT_MIGRATIONS_DIR": str(migrations_copy), "ANALYTICS_MIGRATION_DEPENDS_ON": None}
-
-    run = flask(orbit_env, "db", "migrate", "-m", "first", config=config, cwd=tmp_path)
-
-    assert run.returncode == 0, run.output
-    (written,) = (migrations_copy / "versions").glob("*_first.py")
-    assert "'bot_usage'" in written.read_text()
-    assert "analytics" not in written.read_text()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 2: an ANALYTICS_MIGRATION_DEPENDS_ON unknown to Orbit's history ends in Alembic's bare"
-        " KeyError traceback"
-    ),
-)
-def test_a_depends_on_revision_missing_from_orbits_history_is_refused_naming_the_key(
-    orbit_env: dict[str, str], tmp_path: Path
-) -> None:
-    run = flask(orbit_env, *README_UPGRADE, config={"ANALYTICS_MIGRATION_DEPENDS_ON": "0123456789ab"}, cwd=tmp_path)
-
-    assert run.returncode != 0
-    assert "ANALYTICS_MIGRATION_DEPENDS_ON" in run.output
-    assert "Traceback" not in run.output
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 2: without ANALYTICS_MIGRATION_DEPENDS_ON the plugin's revision runs first and dies on"
-        " a raw 'no such table' / 'relation does not exist'"
-    ),
-)
-def test_the_plugins_schema_without_orbits_tables_names_the_missing_table_and_the_key(
-    orbit_env: dict[str, str], tmp_path: Path
-) -> None:
-    run = flask(orbit_env, *README_UPGRADE, config={"ANALYTICS_MIGRATION_DEPENDS_ON": None}, cwd=tmp_path)
-
-    assert run.returncode != 0
-    assert "ANALYTICS_MIGRATION_DEPENDS_ON" in run.output
-    assert "orgs" in run.output
-    assert "Traceback" not in run.output
 
 
 # -- issue 8 point 4: flags from the environment fail closed ----------------------------------------
@@ -442,21 +317,6 @@ def test_a_missing_base_template_is_reported_naming_the_key(
     client.get("/analytics/")
 
     assert any("ANALYTICS_BASE_TEMPLATE" in message for message in _logged(caplog))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 4: a wrong ANALYTICS_AGENTS_TABLE fails the migration with a raw 'no such table', not "
-        "naming the key"
-    ),
-)
-def test_a_wrong_host_table_name_is_reported_naming_the_key(orbit_env: dict[str, str], tmp_path: Path) -> None:
-    run = flask(orbit_env, *README_UPGRADE, config={"ANALYTICS_AGENTS_TABLE": "agents"}, cwd=tmp_path)
-
-    assert run.returncode != 0
-    assert "ANALYTICS_AGENTS_TABLE" in run.output
-    assert "Traceback" not in run.output
 
 
 # -- issue 8 (htmx 1.x in the host's base template) -------------------------------------------------

@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-#: The revision of ``migrations/`` that creates orgs, bots and bot_usage.
-CORE_TABLES_REVISION = "5c0f1e2a9b77"
-
 #: Environment variables Orbit passes to the analytics plugin untouched.
 PLUGIN_ENV_KEYS = (
     "ANALYTICS_ENABLED",
@@ -58,7 +55,6 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_UI_TENANT_RESOLVER": "foreign_host.orbit_idp.auth:org_from_session",
     "ANALYTICS_BASE_TEMPLATE": "orbit/layout.html",
     "ANALYTICS_NAV_CONFIG_KEY": "SIDEBAR_LINKS",
-    "ANALYTICS_MIGRATION_DEPENDS_ON": CORE_TABLES_REVISION,
     "ANALYTICS_JOB_HOUR": 3,
     "ANALYTICS_JOB_MINUTE": 15,
     "ANALYTICS_REAGGREGATE_DAYS": 2,
