@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -77,9 +78,19 @@ def _resolver_that_fails(request: Request) -> None:
     raise RuntimeError("Orbit's key store is down")
 
 
-def test_a_resolver_that_raises_gets_a_500_not_a_false_401(make_orbit: MakeOrbit) -> None:
-    app, world = orbit_with_world(make_orbit, {"ANALYTICS_API_TENANT_RESOLVER": _resolver_that_fails})
+def _resolver_with_a_wrong_shape(request: Request) -> str:
+    return "acme"
 
-    response = api_get(app.test_client(), "/analytics/usage-summary", world.acme_key)
 
-    assert response.status_code == 500
+@pytest.mark.parametrize(
+    "resolver", [_resolver_that_fails, _resolver_with_a_wrong_shape], ids=["raises", "wrong-shape"]
+)
+def test_a_broken_api_resolver_gets_the_apis_json_500_not_orbits_html_page(
+    make_orbit: MakeOrbit, resolver: Callable[[Request], object]
+) -> None:
+    app = make_orbit({"ANALYTICS_API_TENANT_RESOLVER": resolver})
+
+    response = app.test_client().get("/analytics/usage-summary", headers={"Authorization": "Bearer orb_x"})
+
+    assert (response.status_code, response.mimetype) == (500, "application/json")
+    assert set(response.get_json()["error"]) == {"code", "message"}
