@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
@@ -51,6 +52,23 @@ def test_requests_without_a_key_are_limited_per_address_in_json(make_orbit: Make
     assert responses[2].get_json()["error"]["code"] == "RATE_LIMITED"
 
 
+def test_the_url_prefix_moves_the_api(make_orbit: MakeOrbit) -> None:
+    app, world = orbit_with_world(make_orbit, {"ANALYTICS_URL_PREFIX": "/insights"})
+
+    response = api_get(app.test_client(), "/insights/usage-summary", world.acme_key)
+
+    assert response.status_code == 200
+
+
+def test_an_orbit_route_under_the_plugins_prefix_is_reported_at_start_up_naming_both(
+    make_orbit: MakeOrbit, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        make_orbit({"ANALYTICS_URL_PREFIX": "/bots"})
+
+    assert any("console.bots" in r.getMessage() and "ANALYTICS_URL_PREFIX" in r.getMessage() for r in caplog.records)
+
+
 def test_an_unknown_agent_is_json_despite_orbits_html_404_page(orbit: Flask, world: World) -> None:
     response = api_get(
         orbit.test_client(), "/analytics/agent-activity", world.acme_key, agentId="00000000-0000-4000-8000-000000000000"
@@ -93,4 +111,4 @@ def test_a_broken_api_resolver_gets_the_apis_json_500_not_orbits_html_page(
     response = app.test_client().get("/analytics/usage-summary", headers={"Authorization": "Bearer orb_x"})
 
     assert (response.status_code, response.mimetype) == (500, "application/json")
-    assert set(response.get_json()["error"]) == {"code", "message"}
+    assert response.get_json()["error"]["code"] == "INTERNAL_ERROR"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,127 +11,12 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Page, expect
 
 from .browsing import choose_last_7_days, open_tab
-from .conftest import MakeOrbit, console, orbit_with_world, run_flask
+from .conftest import MakeOrbit, orbit_with_world, run_flask
 from .contract import api_get
 from .markup import scan
 from .orbit_idp.extensions import db
 from .orbit_idp.models import BotUsage
 from .world import World
-
-STRING_FLAG = "issue 8 point 4: ANALYTICS_ENABLED='false' (a string from os.environ)"
-
-
-# -- issue 8 point 4: flags from the environment fail closed ----------------------------------------
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            "/analytics/usage-summary",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"{STRING_FLAG} leaves the API on",
-            ),
-        ),
-        pytest.param(
-            "/analytics/",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"{STRING_FLAG} leaves the tab on",
-            ),
-        ),
-        pytest.param(
-            "/analytics",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"{STRING_FLAG} leaves /analytics answering a 308 to /analytics/ (issue 8 point 5)",
-            ),
-        ),
-    ],
-    ids=["api", "tab", "prefix-without-slash"],
-)
-def test_analytics_enabled_false_from_the_environment_makes_every_analytics_url_orbits_404(
-    make_orbit: MakeOrbit, path: str
-) -> None:
-    app, world = orbit_with_world(make_orbit, ANALYTICS_ENABLED="false")
-
-    response = console(app).get(path, headers={"Authorization": f"Bearer {world.acme_key}"})
-
-    assert response.status_code == 404
-    assert "Page not found" in response.get_data(as_text=True)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 points 4 and 5: the nav entry's `visible` is a function, always truthy in `{% if "
-        "link.visible %}`, and the flag string is truthy"
-    ),
-)
-def test_analytics_enabled_false_from_the_environment_hides_the_tab_in_orbits_sidebar(make_orbit: MakeOrbit) -> None:
-    client = console(orbit_with_world(make_orbit, ANALYTICS_ENABLED="false")[0])
-
-    assert "Analytics" not in client.get("/").get_data(as_text=True)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 4: ANALYTICS_FREE_TIER='false' (a string) lets starter orgs in",
-)
-def test_analytics_free_tier_false_from_the_environment_keeps_a_starter_org_out(make_orbit: MakeOrbit) -> None:
-    app, world = orbit_with_world(make_orbit, ANALYTICS_FREE_TIER="false")
-
-    response = api_get(app.test_client(), "/analytics/usage-summary", world.hooli_key)
-
-    assert response.status_code == 403
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 4: ANALYTICS_GALLERY_ENABLED='false' (a string) serves the gallery",
-)
-def test_analytics_gallery_enabled_false_from_the_environment_serves_no_gallery(make_orbit: MakeOrbit) -> None:
-    client = console(orbit_with_world(make_orbit, ANALYTICS_GALLERY_ENABLED="false")[0])
-
-    assert client.get("/analytics/_gallery").status_code == 404
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 4: 'maybe', 'ture' and 'lots' are accepted at start-up without a word",
-)
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [("ANALYTICS_ENABLED", "maybe"), ("ANALYTICS_FREE_TIER", "ture"), ("ANALYTICS_RATELIMIT", "lots")],
-    ids=["enabled-maybe", "free-tier-typo", "ratelimit-lots"],
-)
-def test_an_unreadable_value_from_the_environment_stops_start_up_naming_the_key(
-    make_orbit: MakeOrbit, key: str, value: str
-) -> None:
-    with pytest.raises(Exception, match=key):
-        make_orbit(**{key: value})
-
-
-# -- issue 8 point 5: Orbit's sidebar list is never mutated -----------------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 5: init_app appends to Orbit's SIDEBAR_LINKS list in place, so every create_app() adds"
-        " one more entry"
-    ),
-)
-def test_the_sidebar_shows_one_analytics_entry_after_many_apps_in_one_process(make_orbit: MakeOrbit) -> None:
-    for _ in range(2):
-        make_orbit()
-    client = console(orbit_with_world(make_orbit)[0])
-
-    links = scan(client.get("/").get_data(as_text=True)).links
-
-    assert [text for _, text in links].count("Analytics") == 1
-
 
 # -- issue 8 point 6: signed-out visitors reach Orbit's sign-in -------------------------------------
 
@@ -220,18 +104,6 @@ def test_orbits_default_limit_does_not_answer_the_plugins_api(make_orbit: MakeOr
     assert statuses == [200, 200, 200, 200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 5: ANALYTICS_URL_PREFIX does not exist; the routes stay under /analytics",
-)
-def test_the_url_prefix_is_configurable(make_orbit: MakeOrbit) -> None:
-    app, world = orbit_with_world(make_orbit, {"ANALYTICS_URL_PREFIX": "/insights"})
-
-    response = api_get(app.test_client(), "/insights/usage-summary", world.acme_key)
-
-    assert response.status_code == 200
-
-
 # -- issue 8 point 9: no stale answers after a re-aggregation ---------------------------------------
 
 
@@ -253,44 +125,6 @@ def test_a_backfill_shows_in_the_next_answer_not_after_the_cache_ttl(orbit: Flas
     response = api_get(client, "/analytics/usage-summary", aggregated.acme_key, **aggregated.period)
 
     assert response.get_json()["summary"]["totalApiCalls"] == 1657
-
-
-def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """Each record's message and exception text, without traceback source lines that merely quote code."""
-    return [f"{r.getMessage()} {r.exc_info[1] if r.exc_info else ''}" for r in caplog.records]
-
-
-# -- issue 8 point 4: missing or wrong settings are named -------------------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 4: no start-up warning when ANALYTICS_UI_TENANT_RESOLVER is missing; every tab visit "
-        "is a bare 401"
-    ),
-)
-def test_a_missing_tab_resolver_is_warned_about_at_start_up_naming_the_key(
-    make_orbit: MakeOrbit, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING):
-        make_orbit({"ANALYTICS_UI_TENANT_RESOLVER": None})
-
-    assert any("ANALYTICS_UI_TENANT_RESOLVER" in message for message in _logged(caplog))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=("issue 8 point 4: a missing ANALYTICS_BASE_TEMPLATE is a TemplateNotFound 500 that never names the key"),
-)
-def test_a_missing_base_template_is_reported_naming_the_key(
-    make_orbit: MakeOrbit, caplog: pytest.LogCaptureFixture
-) -> None:
-    client = console(orbit_with_world(make_orbit, {"ANALYTICS_BASE_TEMPLATE": "orbit/base.html"})[0])
-
-    client.get("/analytics/")
-
-    assert any("ANALYTICS_BASE_TEMPLATE" in message for message in _logged(caplog))
 
 
 # -- issue 8 (htmx 1.x in the host's base template) -------------------------------------------------

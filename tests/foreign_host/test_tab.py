@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
+from .conftest import MakeOrbit, console, orbit_with_world
 from .markup import csp_script_offences, scan
 
 
@@ -42,3 +43,13 @@ def test_the_tab_is_served_with_orbits_content_security_policy(acme_console: Fla
     response = acme_console.get("/analytics/")
 
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_sidebar_shows_one_analytics_entry_after_many_apps_in_one_process(make_orbit: MakeOrbit) -> None:
+    for _ in range(2):
+        make_orbit()
+    client = console(orbit_with_world(make_orbit)[0])
+
+    links = scan(client.get("/").get_data(as_text=True)).links
+
+    assert [text for _, text in links].count("Analytics") == 1
