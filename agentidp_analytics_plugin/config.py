@@ -25,6 +25,8 @@ from flask import current_app
 from limits import parse_many
 from limits.storage import SCHEMES as LIMITER_STORAGE_SCHEMES
 from redis.connection import parse_url as parse_redis_url
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,13 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_DB_POOL_TIMEOUT": 2,
     "ANALYTICS_JOB_STATEMENT_TIMEOUT": 1800,
     "ANALYTICS_JOB_LOCK_TIMEOUT": 30,
+    # A read replica for the requests' reads (see read_routing.py): a URL, or the name of a
+    # Flask-SQLAlchemy bind; where reads go when it fails or lags; how long a failed one rests.
+    "ANALYTICS_READ_DATABASE_URL": None,
+    "ANALYTICS_READ_BIND": None,
+    "ANALYTICS_READ_FALLBACK": True,
+    "ANALYTICS_READ_MAX_LAG_SECONDS": 300,
+    "ANALYTICS_READ_RETRY_SECONDS": 10,
     # Caching (spec "Redis Caching"): Redis when a URL is given, else in-process.
     "ANALYTICS_CACHE_REDIS_URL": None,
     "ANALYTICS_CACHE_TTL_SUMMARY": 60,
@@ -97,6 +106,7 @@ BOOLEAN_KEYS = (
     "ANALYTICS_RATELIMIT_ENABLED",
     "ANALYTICS_METRICS_ENABLED",
     "ANALYTICS_GALLERY_ENABLED",
+    "ANALYTICS_READ_FALLBACK",
 )
 _POSITIVE_SECONDS = (
     "ANALYTICS_DB_STATEMENT_TIMEOUT",
@@ -211,6 +221,26 @@ def _check_redis_url(key: str, value: Any) -> None:
         ) from None
 
 
+def _check_read_replica(config: MutableMapping[str, Any]) -> None:
+    url, bind = config["ANALYTICS_READ_DATABASE_URL"], config["ANALYTICS_READ_BIND"]
+    if url is not None and bind is not None:
+        raise ValueError(
+            "Set ANALYTICS_READ_DATABASE_URL or ANALYTICS_READ_BIND, not both: they name the same replica."
+        )
+    if url is not None:
+        try:
+            if not isinstance(url, str):
+                raise ValueError("not a string")
+            make_url(url)
+        except (ValueError, ArgumentError) as exc:
+            raise ValueError(
+                "ANALYTICS_READ_DATABASE_URL must be a SQLAlchemy URL such as "
+                f"'postgresql+psycopg://reader@replica/idp' or None, got {url!r} ({exc})."
+            ) from None
+    if bind is not None and (not isinstance(bind, str) or not bind.strip()):
+        raise ValueError(f"ANALYTICS_READ_BIND must be the name of a SQLALCHEMY_BINDS entry or None, got {bind!r}.")
+
+
 def validate(config: MutableMapping[str, Any]) -> None:
     """Check every key; store parsed values back. Raises ``ValueError`` naming the key and the fix."""
     for key in BOOLEAN_KEYS:
@@ -222,6 +252,14 @@ def validate(config: MutableMapping[str, Any]) -> None:
     config["ANALYTICS_CACHE_RETRY_SECONDS"] = parse_seconds(
         "ANALYTICS_CACHE_RETRY_SECONDS", config["ANALYTICS_CACHE_RETRY_SECONDS"]
     )
+    config["ANALYTICS_READ_RETRY_SECONDS"] = parse_seconds(
+        "ANALYTICS_READ_RETRY_SECONDS", config["ANALYTICS_READ_RETRY_SECONDS"]
+    )
+    if config["ANALYTICS_READ_MAX_LAG_SECONDS"] is not None:
+        config["ANALYTICS_READ_MAX_LAG_SECONDS"] = parse_seconds(
+            "ANALYTICS_READ_MAX_LAG_SECONDS", config["ANALYTICS_READ_MAX_LAG_SECONDS"]
+        )
+    _check_read_replica(config)
     for key in RATE_LIMIT_KEYS:
         config[key] = parse_rate_limit(key, config[key])
     config["ANALYTICS_PAID_TIERS"] = parse_tiers("ANALYTICS_PAID_TIERS", config["ANALYTICS_PAID_TIERS"])

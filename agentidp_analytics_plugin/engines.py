@@ -11,7 +11,12 @@ round trip per request):
 ``reads``
     The API's and the tab's queries: ``ANALYTICS_DB_STATEMENT_TIMEOUT`` (and
     ``ANALYTICS_DB_LOCK_TIMEOUT``), and a client deadline one second longer, so
-    a live server always cancels first. This is the seam for a read replica.
+    a live server always cancels first.
+``replica``
+    The same, on a read replica (``ANALYTICS_READ_DATABASE_URL``, or the URL
+    of the Flask-SQLAlchemy bind named by ``ANALYTICS_READ_BIND``) when one is
+    configured: :mod:`.read_routing` sends the requests' reads there and falls
+    back to ``reads`` on the primary.
 ``writes``
     The aggregation job and the CLI: ``ANALYTICS_JOB_STATEMENT_TIMEOUT`` and
     ``ANALYTICS_JOB_LOCK_TIMEOUT``, without a pool (the job runs once a night).
@@ -69,6 +74,17 @@ class PluginEngines:
         self.job_lock_timeout = float(cfg["ANALYTICS_JOB_LOCK_TIMEOUT"])
         self._host_options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         self.bounded = host_engine.dialect.name == "postgresql" and host_engine.dialect.driver in BOUNDED_DRIVERS
+        self.replica_url = read_replica_url(cfg)
+        if self.replica_url is not None and not (
+            self.bounded
+            and self.replica_url.get_backend_name() == "postgresql"
+            and self.replica_url.get_driver_name() in BOUNDED_DRIVERS
+        ):
+            raise ValueError(
+                "A read replica (ANALYTICS_READ_DATABASE_URL or ANALYTICS_READ_BIND) needs PostgreSQL with psycopg "
+                f"or psycopg2 for the host and the replica; the host is {host_engine.url.drivername}, the replica "
+                f"{self.replica_url.drivername}."
+            )
         if host_engine.dialect.name != "sqlite" and not self.bounded:
             log.warning(
                 "The analytics plugin bounds database waits only with psycopg or psycopg2; %s+%s queries "
@@ -80,6 +96,7 @@ class PluginEngines:
         self._pid = os.getpid()
         self._reads: sa.Engine | None = None
         self._writes: sa.Engine | None = None
+        self._replica: sa.Engine | None = None
         if self.bounded:
             self._bound_host_engine()
             # The host disposing of its engine (tests, a fork) ends the plugin's pools too.
@@ -100,6 +117,15 @@ class PluginEngines:
         return self._reads  # type: ignore[return-value]
 
     @property
+    def replica(self) -> sa.Engine | None:
+        """The engine on the read replica, with the reads' bounds; None without one."""
+        if self.replica_url is None:
+            return None
+        if self._replica is None or self._pid != os.getpid():
+            self._build()
+        return self._replica
+
+    @property
     def writes(self) -> sa.Engine:
         """The engine for the aggregation job and the CLI."""
         if not self.bounded:
@@ -110,10 +136,10 @@ class PluginEngines:
 
     def dispose(self) -> None:
         with self._lock:
-            for engine in (self._reads, self._writes):
+            for engine in (self._reads, self._writes, self._replica):
                 if engine is not None:
                     engine.dispose()
-            self._reads = self._writes = None
+            self._reads = self._writes = self._replica = None
 
     # -- building -------------------------------------------------------------
 
@@ -121,25 +147,32 @@ class PluginEngines:
         with self._lock:
             if self._pid != os.getpid():
                 # Inherited from a parent process: its sockets belong to the parent.
-                for engine in (self._reads, self._writes):
+                for engine in (self._reads, self._writes, self._replica):
                     if engine is not None:
                         engine.dispose(close=False)
-                self._reads = self._writes = None
+                self._reads = self._writes = self._replica = None
                 self._pid = os.getpid()
             if self._reads is None:
                 self._reads = self._create(
                     self.statement_timeout, self.lock_timeout, pool_timeout=self.pool_timeout
                 )
                 deadlines.bound_engine(self._reads, lambda: self.read_bound, check_liveness=True)
+            if self._replica is None and self.replica_url is not None:
+                self._replica = self._create(
+                    self.statement_timeout, self.lock_timeout, pool_timeout=self.pool_timeout, url=self.replica_url
+                )
+                deadlines.bound_engine(self._replica, lambda: self.read_bound, check_liveness=True)
             if self._writes is None:
                 self._writes = self._create(self.job_statement_timeout, self.job_lock_timeout, pool_timeout=None)
                 job_bound = self.job_statement_timeout + DEADLINE_GRACE
                 deadlines.bound_engine(self._writes, lambda: job_bound)
 
-    def _create(self, statement_timeout: float, lock_timeout: float, *, pool_timeout: float | None) -> sa.Engine:
+    def _create(
+        self, statement_timeout: float, lock_timeout: float, *, pool_timeout: float | None, url: sa.URL | None = None
+    ) -> sa.Engine:
         options = {k: v for k, v in self._host_options.items() if k not in ("pool_pre_ping", "creator")}
         connect_args = dict(options.pop("connect_args", {}))
-        url = self.host.url
+        url = url or self.host.url
         server_options = " ".join(
             filter(
                 None,
@@ -172,6 +205,23 @@ class PluginEngines:
         def _connect_timeout(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
             if request_bound.get() is not None:
                 cparams.setdefault("connect_timeout", connect_timeout)
+
+
+def read_replica_url(cfg: Any) -> sa.URL | None:
+    """The replica's URL: ``ANALYTICS_READ_DATABASE_URL``, or the URL of the bind ``ANALYTICS_READ_BIND`` names."""
+    url = cfg.get("ANALYTICS_READ_DATABASE_URL")
+    bind = cfg.get("ANALYTICS_READ_BIND")
+    if url is None and bind is not None:
+        binds = cfg.get("SQLALCHEMY_BINDS") or {}
+        if bind not in binds:
+            raise ValueError(
+                f"ANALYTICS_READ_BIND names the bind {bind!r}, which SQLALCHEMY_BINDS does not have "
+                f"(it has {sorted(binds) or 'none'})."
+            )
+        url = binds[bind]["url"] if isinstance(binds[bind], dict) else binds[bind]
+    if url is None:
+        return None
+    return url if isinstance(url, sa.URL) else sa.make_url(url)
 
 
 def _ms(seconds: float) -> int:

@@ -23,6 +23,7 @@ from .job_metrics import JobGauges, last_successful_run
 from .metrics import AnalyticsMetrics, build_metrics
 from .params import AGENT_ACTIVITY, ENDPOINTS, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
 from .ratelimit import RateLimits
+from .read_routing import ReadRouter
 from .schema import Tables, build_tables
 from .service import AnalyticsService
 from .state import EXTENSION_KEY
@@ -144,7 +145,9 @@ class AnalyticsPlugin:
     ``ANALYTICS_REAGGREGATE_DAYS``, ``ANALYTICS_DB_STATEMENT_TIMEOUT``,
     ``ANALYTICS_DB_LOCK_TIMEOUT``, ``ANALYTICS_DB_CONNECT_TIMEOUT``,
     ``ANALYTICS_DB_POOL_TIMEOUT``, ``ANALYTICS_JOB_STATEMENT_TIMEOUT``,
-    ``ANALYTICS_JOB_LOCK_TIMEOUT``, ``ANALYTICS_CACHE_REDIS_URL``,
+    ``ANALYTICS_JOB_LOCK_TIMEOUT``, ``ANALYTICS_READ_DATABASE_URL``, ``ANALYTICS_READ_BIND``,
+    ``ANALYTICS_READ_FALLBACK``, ``ANALYTICS_READ_MAX_LAG_SECONDS``, ``ANALYTICS_READ_RETRY_SECONDS``,
+    ``ANALYTICS_CACHE_REDIS_URL``,
     ``ANALYTICS_CACHE_TTL_SUMMARY``, ``ANALYTICS_CACHE_TTL_DEFAULT``,
     ``ANALYTICS_RATELIMIT_ENABLED``, ``ANALYTICS_RATELIMIT``,
     ``ANALYTICS_RATELIMIT_UNAUTHENTICATED``, ``ANALYTICS_RATELIMIT_UI``,
@@ -226,6 +229,14 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
         backoff=cfg["ANALYTICS_CACHE_RETRY_SECONDS"],
     )
     default_ttl = cfg["ANALYTICS_CACHE_TTL_DEFAULT"]
+    reads = ReadRouter(
+        lambda: state.engines.reads,
+        lambda: state.engines.replica,
+        fallback=cfg["ANALYTICS_READ_FALLBACK"],
+        max_lag=cfg["ANALYTICS_READ_MAX_LAG_SECONDS"],
+        retry_seconds=cfg["ANALYTICS_READ_RETRY_SECONDS"],
+        on_fallback=lambda reason: state.metrics.read_fallbacks.labels(reason=reason).inc(),
+    )
     state.service = AnalyticsService(
         lambda: state.engines.reads,
         state.tables,
@@ -237,6 +248,7 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
             TOKEN_TRENDS: default_ttl,
             ROTATIONS: default_ttl,
         },
+        reads=reads,
     )
     state.limiter = RateLimits(
         app,

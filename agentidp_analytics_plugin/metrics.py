@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 #: Milliseconds: an analytics query spans cache-miss SQL on big tenants.
+#: Why a read meant for the replica went elsewhere (see read_routing.py).
+READ_FALLBACK_REASONS = ("unreachable", "resting", "behind")
 QUERY_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
 
@@ -32,6 +34,7 @@ class AnalyticsMetrics:
     job_duration_ms: Gauge
     job_last_run: Gauge
     job_failures: Counter
+    read_fallbacks: Counter
 
     @property
     def by_endpoint(self) -> tuple[Histogram | Counter, ...]:
@@ -89,7 +92,16 @@ def build_metrics(endpoints: Iterable[str]) -> AnalyticsMetrics:
             "Days whose roll-up failed and was rolled back (retried on the next run).",
             registry=registry,
         ),
+        read_fallbacks=Counter(
+            "agentidp_analytics_read_fallbacks_total",
+            "Reads the read replica did not serve: 'unreachable' (failed), 'resting' (skipped after a failure), "
+            "'behind' (lagging more than allowed). Each went to the primary, or answered 503 without fallback.",
+            ["reason"],
+            registry=registry,
+        ),
     )
+    for reason in READ_FALLBACK_REASONS:
+        metrics.read_fallbacks.labels(reason=reason)
     for endpoint in endpoints:
         for metric in metrics.by_endpoint:
             metric.labels(endpoint=endpoint)

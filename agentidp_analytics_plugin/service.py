@@ -41,6 +41,7 @@ from .params import (
 )
 from .queries import activity, agents, rotations, summary, trends
 from .queries.common import as_date, iso
+from .read_routing import ReadRouter
 from .schema import Tables
 from .types import AgentActivityResponse, CredentialRotationsResponse, TokenTrendsResponse, UsageSummary
 
@@ -55,6 +56,8 @@ class AnalyticsService:
 
     ``ttl`` maps each endpoint to its cache TTL in seconds. ``cache`` may be
     None (no caching: benchmarks of the bare queries, the gallery's mock data).
+    Every read runs through ``reads`` (default: all on ``engine``), which
+    picks the replica or the primary and gives the read one snapshot.
     """
 
     def __init__(
@@ -64,12 +67,14 @@ class AnalyticsService:
         metrics: AnalyticsMetrics,
         cache: AnalyticsCache | None,
         ttl: dict[str, int],
+        reads: ReadRouter | None = None,
     ) -> None:
         self._engine = engine
         self.tables = tables
         self.metrics = metrics
         self.cache = cache
         self.ttl = ttl
+        self.reads = reads or ReadRouter(lambda: self.engine)
 
     @property
     def engine(self) -> Engine:
@@ -193,15 +198,13 @@ class AnalyticsService:
     def list_agents(self, tenant_id: uuid.UUID) -> list[tuple[str, str]]:
         """(id, name) of the tenant's agents by name, for the agent filter (never cached: new agents show at once)."""
         started = time.perf_counter()
-        with self.engine.connect() as conn:
-            listed = agents.tenant_agents(conn, self.tables, tenant_id)
+        listed = self.reads.run(lambda conn: agents.tenant_agents(conn, self.tables, tenant_id))
         self._observe(AGENT_LIST, started)
         return listed
 
     def data_complete_through(self) -> date | None:
         """The last day up to which every day is aggregated (uncached)."""
-        with self.engine.connect() as conn:
-            return self._complete_through(conn)
+        return self.reads.run(self._complete_through)
 
     # -- caching --------------------------------------------------------------
 
@@ -213,10 +216,14 @@ class AnalyticsService:
             hit = self.cache.get(key, endpoint)
             if hit is not None:
                 return hit
-        started = time.perf_counter()
-        with self.engine.connect() as conn:
+        def read(conn: Connection) -> T:
+            # One snapshot (see read_routing): the day claimed is a day the numbers hold.
             value = compute(conn)
             value["dataCompleteThrough"] = iso(self._complete_through(conn))  # type: ignore[index]
+            return value
+
+        started = time.perf_counter()
+        value = self.reads.run(read)
         self._observe(endpoint, started)
         if self.cache is not None:
             self.cache.set(key, value, self.ttl[endpoint], endpoint)

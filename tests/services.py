@@ -87,6 +87,22 @@ class PostgresInstance:
             )
         return self
 
+    def replica(self) -> PostgresInstance:
+        """A streaming replica of this (running) server: ``pg_basebackup -R``, on a port of its own.
+
+        Not started; ``start`` it. The base backup carries this server's
+        ``postgresql.conf``: the lines appended after it give the replica its
+        own port and socket folder (the last setting of a key wins).
+        """
+        replica = PostgresInstance()
+        replica._run(
+            pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+            "-D", str(replica.data), "-R", "-X", "stream", "--no-sync",
+        )
+        with open(replica.data / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(f"port = {replica.port}\nunix_socket_directories = '{replica.root}'\n")
+        return replica
+
     def start(self) -> None:
         self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "start")
         _wait(lambda: _accepts(self.port), 30, "PostgreSQL accepting connections")

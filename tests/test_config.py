@@ -102,6 +102,9 @@ def test_an_invalid_runtime_flag_fails_closed(app):
         ("ANALYTICS_REAGGREGATE_DAYS", "0", 0),
         ("ANALYTICS_JOB_HOUR", " 23 ", 23),
         ("ANALYTICS_CACHE_RETRY_SECONDS", "2.5", 2.5),
+        ("ANALYTICS_READ_MAX_LAG_SECONDS", "120", 120.0),
+        ("ANALYTICS_READ_RETRY_SECONDS", "0.5", 0.5),
+        ("ANALYTICS_READ_FALLBACK", "off", False),
         ("ANALYTICS_PAID_TIERS", "pro, business", ("pro", "business")),
         ("ANALYTICS_PAID_TIERS", ["gold"], ("gold",)),
     ],
@@ -121,6 +124,10 @@ def test_numbers_and_lists_from_strings_are_parsed(key, raw, parsed):
         ("ANALYTICS_JOB_MINUTE", "60"),
         ("ANALYTICS_JOB_HOUR", True),
         ("ANALYTICS_CACHE_RETRY_SECONDS", "soon"),
+        ("ANALYTICS_READ_MAX_LAG_SECONDS", "a while"),
+        ("ANALYTICS_READ_RETRY_SECONDS", -1),
+        ("ANALYTICS_READ_DATABASE_URL", "replica:5432"),
+        ("ANALYTICS_READ_BIND", ""),
         ("ANALYTICS_RATELIMIT", "lots"),
         ("ANALYTICS_RATELIMIT", "120 per fortnight"),
         ("ANALYTICS_RATELIMIT_UNAUTHENTICATED", 30),
@@ -230,3 +237,13 @@ def test_a_missing_base_template_is_named_on_the_first_tab_visit(app, make_app, 
     response = client.get("/analytics/")
     assert response.status_code == 500
     assert any("ANALYTICS_BASE_TEMPLATE='layout.html'" in r.getMessage() for r in contract_log.records)
+
+
+def test_a_read_bind_the_host_does_not_have_stops_start_up_naming_the_key():
+    with pytest.raises(ValueError, match="ANALYTICS_READ_BIND names the bind 'replica'"):
+        started(ANALYTICS_READ_BIND="replica", SQLALCHEMY_BINDS={"reports": "sqlite://"})
+
+
+def test_a_read_replica_url_and_bind_together_stop_start_up():
+    with pytest.raises(ValueError, match="ANALYTICS_READ_DATABASE_URL or ANALYTICS_READ_BIND, not both"):
+        started(ANALYTICS_READ_DATABASE_URL="postgresql+psycopg://r@replica/idp", ANALYTICS_READ_BIND="replica")
