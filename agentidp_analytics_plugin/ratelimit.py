@@ -23,6 +23,7 @@ fragments is still stopped.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -48,6 +49,19 @@ def _address_key() -> str:
 
 def _always() -> bool:
     return True
+
+
+def _switch_off_host_wide_limits() -> dict[str, object]:
+    """Keep the host's application and meta limits (``RATELIMIT_APPLICATION``, ``RATELIMIT_META``) off.
+
+    Flask-Limiter 3.4 added ``application_limits_exempt_when`` and 3.5 meta
+    limits. Before 3.4 application limits are only checked in the middleware,
+    which the request filter below already turns away, so there is nothing to
+    switch off in older versions.
+    """
+    accepted = inspect.signature(Limiter.__init__).parameters
+    wanted = {"application_limits_exempt_when": _always, "meta_limits": []}
+    return {name: value for name, value in wanted.items() if name in accepted}
 
 
 class RateLimits:
@@ -76,8 +90,7 @@ class RateLimits:
             swallow_errors=True,
             in_memory_fallback_enabled=True,
             default_limits_exempt_when=_always,
-            application_limits_exempt_when=_always,
-            meta_limits=[],
+            **_switch_off_host_wide_limits(),
         )
         # Flask-Limiter's middleware never limits a request by itself here:
         # only the markers below, called by the API pipeline, count.

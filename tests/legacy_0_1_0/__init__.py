@@ -21,6 +21,7 @@ def build_0_1_0_database(app: Flask, depends_on: str | None) -> None:
         app.config["ANALYTICS_MIGRATION_DEPENDS_ON"] = depends_on
         config = app.extensions["migrate"].migrate.get_config()
         host_versions = os.path.join(config.get_main_option("script_location"), "versions")
-        config.set_main_option("path_separator", "os")
+        config.set_main_option("path_separator", "os")  # Alembic 1.16+; read first when present
+        config.set_main_option("version_path_separator", "os")  # older Alembic
         config.set_main_option("version_locations", os.pathsep.join([host_versions, VERSIONS]))
         command.upgrade(config, "heads")

@@ -13,6 +13,14 @@ from reference_idp.models import Agent, Tenant, TenantApiToken, UsageEvent
 from reference_idp.seed import DELETED_AGENT_NAME, LONG_NAME, XSS_PROBE_NAME, table_counts
 
 
+def _separate_streams(app):
+    """A CLI runner whose result has stdout and stderr apart (click 8.2 does so by default)."""
+    try:
+        return app.test_cli_runner(mix_stderr=False)  # click 8.1
+    except TypeError:
+        return app.test_cli_runner()
+
+
 def _seed(app, *args: str):
     result = app.test_cli_runner().invoke(args=["idp", "seed-demo", *args])
     assert result.exit_code == 0, result.output
@@ -99,7 +107,7 @@ def test_seed_demo_keeps_about_one_percent_token_failures(unmigrated_app):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_token_for_unknown_slug_fails_and_writes_nothing(app):
-    result = app.test_cli_runner().invoke(args=["idp", "token", "nope"])
+    result = _separate_streams(app).invoke(args=["idp", "token", "nope"])
     assert result.exit_code != 0
     assert "No tenant with slug 'nope'" in result.stderr
     assert result.stdout == ""
@@ -111,7 +119,7 @@ def test_token_command_prints_a_working_tenant_token(app):
     with app.app_context():
         db.session.add(Tenant(slug="acme", name="Acme", tier="pro"))
         db.session.commit()
-    result = app.test_cli_runner().invoke(args=["idp", "token", "acme"])
+    result = _separate_streams(app).invoke(args=["idp", "token", "acme"])
     assert result.exit_code == 0, result.output
     token = result.stdout.strip()
     assert token.startswith("idp_")
@@ -126,7 +134,7 @@ def test_token_command_prints_a_working_tenant_token(app):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_token_before_migrations_fails_with_advice(unmigrated_app):
-    result = unmigrated_app.test_cli_runner().invoke(args=["idp", "token", "acme"])
+    result = _separate_streams(unmigrated_app).invoke(args=["idp", "token", "acme"])
     assert result.exit_code != 0
     assert "db upgrade'" in result.stderr
 
