@@ -70,11 +70,22 @@ def _npm_ci(workdir: Path) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm not found: install Node.js (only needed to re-vendor, never to pip install)")
-    subprocess.run(
-        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=workdir,
-        check=True,
-    )
+    try:
+        subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=workdir,
+            check=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        registry = subprocess.run(
+            [npm, "config", "get", "registry"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        sys.exit(
+            f"npm ci failed (exit {exc.returncode}; npm's own error is above), so nothing was vendored "
+            "and static/vendor/ is unchanged. It downloads the packages pinned in package-lock.json "
+            f"from the npm registry ({registry or 'see: npm config get registry'}): check that this "
+            "machine reaches it (network, proxy: npm config get proxy), then run this again."
+        )
     return workdir / "node_modules"
 
 

@@ -98,7 +98,10 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     env.pop("REDIS_URL", None)
     flask = [sys.executable, "-m", "flask", "--app", "reference_idp"]
-    subprocess.run([*flask, "idp", "seed-demo"], env=env, cwd=folder, check=True, capture_output=True)
+    # The probe agents: names like markup and 190 characters long, which the tab must show as text.
+    subprocess.run(
+        [*flask, "idp", "seed-demo", "--with-probe-agents"], env=env, cwd=folder, check=True, capture_output=True
+    )
     port = _free_port()
     log = open(folder / "server.log", "wb")  # noqa: SIM115 (closed at teardown)
     proc = subprocess.Popen(

@@ -22,7 +22,12 @@ ANALYTICS_EXTENSION = "agentidp_analytics"
 
 @idp_cli.command("seed-demo")
 @click.option("--reset", is_flag=True, help="Rebuild the demo tenants even if they exist.")
-def seed_demo_command(reset: bool) -> None:
+@click.option(
+    "--with-probe-agents",
+    is_flag=True,
+    help="Give acme two more agents named like markup and 190 characters long (for tests).",
+)
+def seed_demo_command(reset: bool, with_probe_agents: bool) -> None:
     """Migrate to the latest schema, then load three demo tenants with 120 days of usage.
 
     Runs what an operator runs: the host's 'flask db upgrade', then the analytics
@@ -32,7 +37,9 @@ def seed_demo_command(reset: bool) -> None:
     analytics = current_app.extensions.get(ANALYTICS_EXTENSION)
     if analytics is not None:
         analytics.upgrade_schema()
-    result = seed_demo(current_app.config["DEMO_PASSWORD"], reset=reset)
+    result = seed_demo(
+        current_app.config["DEMO_PASSWORD"], reset=reset, probe_agents=with_probe_agents
+    )
     if result.created:
         click.echo("Demo tenants created.")
     else:

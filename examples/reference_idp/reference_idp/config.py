@@ -7,6 +7,10 @@ Environment variables read:
 * ``SECRET_KEY``: session signing key; default one generated once into the instance folder.
 * ``REDIS_URL``: when set, the analytics plugin's cache and rate-limit storage use it.
 * ``IDP_PLUGINS``: which plugins load (see :mod:`reference_idp.plugins`).
+* Every ``ANALYTICS_*`` variable: copied into the config as it is, a string. The
+  plugin parses its keys' strings itself (``"false"``, ``"60"``, ``"pro,enterprise"``,
+  ``"120 per minute"``) and refuses invalid ones at start-up, naming the key; test
+  overrides still win over them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from .database import engine_options
 from .nav import DEFAULT_NAV_KEY, host_nav_entries
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name)
+ANALYTICS_PREFIX = "ANALYTICS_"
 
 
 def database_url(instance_path: str) -> str:
@@ -49,6 +54,12 @@ def instance_secret_key(instance_path: str) -> str:
     return key
 
 
+def plugin_settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every ``ANALYTICS_*`` environment variable, unparsed: the plugin parses its own keys."""
+    environ = os.environ if environ is None else environ
+    return {key: value for key, value in environ.items() if key.startswith(ANALYTICS_PREFIX)}
+
+
 def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     """Fill ``app.config``; plugin keys are set here, before any plugin loads."""
     app.config.from_mapping(
@@ -60,6 +71,7 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     )
     if os.environ.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    app.config.from_mapping(plugin_settings_from_environment())
     if test_config:
         app.config.from_mapping(test_config)
 

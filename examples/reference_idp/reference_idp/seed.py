@@ -32,6 +32,9 @@ LONG_NAME = (
     "for-human-review-before-the-books-close"
 )
 DELETED_AGENT_NAME = "pilot-web-scraper"
+#: Names no demo should show, for tests of escaping and layout (``--with-probe-agents``).
+PROBE_AGENT_NAMES = (XSS_PROBE_NAME, LONG_NAME)
+PROBE_TENANT = "acme"
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,8 @@ DEMO_TENANTS = (
             "support-triage",
             "invoice-reader",
             "crm-sync",
-            XSS_PROBE_NAME,
-            LONG_NAME,
+            "expense-auditor",
+            "revenue-reconciler",
             "lead-scorer",
             "slack-notifier",
             "contract-summarizer",
@@ -250,11 +253,18 @@ def table_counts() -> dict[str, int]:
     return counts
 
 
-def seed_demo(password: str, *, today: dt.date | None = None, reset: bool = False) -> SeedResult:
+def seed_demo(
+    password: str,
+    *,
+    today: dt.date | None = None,
+    reset: bool = False,
+    probe_agents: bool = False,
+) -> SeedResult:
     """Create the demo tenants unless they are all there (or rebuild them with ``reset``).
 
     History ends yesterday (UTC): today is not complete and would not be
-    aggregated before tomorrow anyway.
+    aggregated before tomorrow anyway. ``probe_agents`` gives acme two more
+    agents, named like markup and 190 characters long, with usage like the others.
     """
     rng = random.Random(SEED)
     today = today or dt.datetime.now(dt.UTC).date()
@@ -276,7 +286,10 @@ def seed_demo(password: str, *, today: dt.date | None = None, reset: bool = Fals
             }
         )
         _plan_tenant_wide(batch, rng, tenant_id, days, scale=25)
-        for name in plan.agents:
+        names = plan.agents
+        if probe_agents and plan.slug == PROBE_TENANT:
+            names = (*names, *PROBE_AGENT_NAMES)
+        for name in names:
             client = _plan_agent(batch, rng, tenant_id, name, days, idle=name in plan.idle)
             if not sample[0]:
                 sample = client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +11,13 @@ import sqlalchemy as sa
 from reference_idp.analytics_host import resolve_api_tenant
 from reference_idp.extensions import db
 from reference_idp.models import Agent, Tenant, TenantApiToken, UsageEvent
-from reference_idp.seed import DELETED_AGENT_NAME, LONG_NAME, XSS_PROBE_NAME, table_counts
+from reference_idp.seed import (
+    DELETED_AGENT_NAME,
+    LONG_NAME,
+    PROBE_AGENT_NAMES,
+    XSS_PROBE_NAME,
+    table_counts,
+)
 
 
 def _separate_streams(app):
@@ -72,7 +79,7 @@ def test_seed_demo_history_spans_120_days_ending_yesterday(unmigrated_app):
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_seed_demo_creates_the_demo_tenants_and_probe_agents(unmigrated_app):
+def test_seed_demo_creates_the_demo_tenants(unmigrated_app):
     result = _seed(unmigrated_app)
     with unmigrated_app.app_context():
         tiers = dict(db.session.execute(sa.select(Tenant.slug, Tenant.tier)).all())
@@ -81,12 +88,31 @@ def test_seed_demo_creates_the_demo_tenants_and_probe_agents(unmigrated_app):
             sa.select(sa.func.count()).where(UsageEvent.agent_id.is_(None))
         )
     assert tiers == {"acme": "pro", "globex": "enterprise", "initech": "free"}
-    assert {XSS_PROBE_NAME, LONG_NAME} <= names
     assert DELETED_AGENT_NAME not in names
     assert 20 <= len(names) <= 30
     assert tenant_wide > 0
     assert "admin@acme.example" in result.output
     assert "idp token" in result.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_demo_agents_have_names_like_real_ones(unmigrated_app):
+    _seed(unmigrated_app)
+    with unmigrated_app.app_context():
+        names = set(db.session.scalars(sa.select(Agent.name)))
+    assert not names & set(PROBE_AGENT_NAMES)
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name) and len(name) <= 40 for name in names)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_seed_demo_with_probe_agents_gives_acme_the_markup_and_long_names(unmigrated_app):
+    _seed(unmigrated_app, "--with-probe-agents")
+    with unmigrated_app.app_context():
+        acme_names = set(
+            db.session.scalars(sa.select(Agent.name).join(Tenant).where(Tenant.slug == "acme"))
+        )
+    assert {XSS_PROBE_NAME, LONG_NAME} <= acme_names
+    assert len(LONG_NAME) > 150
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

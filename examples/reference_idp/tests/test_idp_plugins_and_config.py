@@ -24,14 +24,18 @@ def test_requesting_an_uninstalled_plugin_fails_with_advice():
         discover("not-installed-plugin")
 
 
-def _app(monkeypatch, tmp_path, **env):
+def _app(monkeypatch, tmp_path, test_config=None, **env):
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IDP_PLUGINS", "")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return create_app(
-        {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+        {
+            "SECRET_KEY": "x",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}",
+            **(test_config or {}),
+        }
     )
 
 
@@ -91,3 +95,50 @@ def test_csp_policy_is_the_strict_one():
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
     )
+
+
+def test_every_analytics_variable_reaches_the_config_as_text(monkeypatch, tmp_path):
+    config = _app(
+        monkeypatch,
+        tmp_path,
+        ANALYTICS_GALLERY_ENABLED="true",
+        ANALYTICS_RATELIMIT="5 per minute",
+        ANALYTICS_PAID_TIERS="pro,enterprise",
+    ).config
+    assert config["ANALYTICS_GALLERY_ENABLED"] == "true"
+    assert config["ANALYTICS_RATELIMIT"] == "5 per minute"
+    assert config["ANALYTICS_PAID_TIERS"] == "pro,enterprise"
+
+
+def test_other_variables_stay_out_of_the_config(monkeypatch, tmp_path):
+    config = _app(monkeypatch, tmp_path, ANALYTICSX="1", MY_ANALYTICS_KEY="1").config
+    assert "ANALYTICSX" not in config and "MY_ANALYTICS_KEY" not in config
+
+
+def test_an_analytics_variable_overrides_the_hosts_default(monkeypatch, tmp_path):
+    config = _app(monkeypatch, tmp_path, ANALYTICS_BASE_TEMPLATE="custom/base.html").config
+    assert config["ANALYTICS_BASE_TEMPLATE"] == "custom/base.html"
+
+
+def test_test_settings_win_over_analytics_variables(monkeypatch, tmp_path):
+    config = _app(
+        monkeypatch,
+        tmp_path,
+        {"ANALYTICS_RATELIMIT": "9 per minute"},
+        ANALYTICS_RATELIMIT="5 per minute",
+    ).config
+    assert config["ANALYTICS_RATELIMIT"] == "9 per minute"
+
+
+@pytest.mark.parametrize(
+    ("value", "status"), [("true", 200), ("false", 404)], ids=["turned-on", "turned-off"]
+)
+def test_the_environment_turns_the_plugins_gallery_on_and_off(monkeypatch, tmp_path, value, status):
+    app = _app(
+        monkeypatch,
+        tmp_path,
+        IDP_PLUGINS="analytics",
+        ANALYTICS_GALLERY_ENABLED=value,
+        ANALYTICS_SCHEDULER_ENABLED="false",
+    )
+    assert app.test_client().get("/analytics/_gallery").status_code == status
