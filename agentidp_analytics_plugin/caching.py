@@ -33,6 +33,7 @@ from flask_caching import Cache
 from flask_caching.backends import RedisCache, SimpleCache
 
 from .metrics import AnalyticsMetrics
+from .redis_urls import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,18 @@ class JsonSerializer:
 
 
 class JsonRedisCache(RedisCache):
-    """Flask-Caching's Redis backend, storing JSON (cachelib takes the serializer as a class attribute)."""
+    """Flask-Caching's Redis backend, storing JSON (cachelib takes the serializer as a class attribute).
+
+    Its client comes from :func:`redis_client`, so ``CACHE_REDIS_URL`` may name
+    one server, a Sentinel service or a Redis Cluster (see ``redis_urls``).
+    """
 
     serializer = JsonSerializer()
+
+    @classmethod
+    def factory(cls, app: Flask, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]) -> JsonRedisCache:
+        client = redis_client(config["CACHE_REDIS_URL"], **config.get("CACHE_OPTIONS", {}))
+        return cls(client, key_prefix=config["CACHE_KEY_PREFIX"], default_timeout=config["CACHE_DEFAULT_TIMEOUT"])
 
 
 class JsonSimpleCache(SimpleCache):

@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 from flask import current_app
 from limits import parse_many
 from limits.storage import SCHEMES as LIMITER_STORAGE_SCHEMES
-from redis.connection import parse_url as parse_redis_url
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from .redis_urls import parse_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -212,12 +213,11 @@ def _check_storage_uri(key: str, value: Any) -> None:
 
 def _check_redis_url(key: str, value: Any) -> None:
     try:
-        if not isinstance(value, str):
-            raise ValueError("not a string")
         parse_redis_url(value)
     except ValueError as exc:
         raise ValueError(
-            f"{key} must be a Redis URL such as 'redis://host:6379/0' or None, got {value!r} ({exc})."
+            f"{key} must be a Redis URL such as 'redis://host:6379/0', 'redis+sentinel://host:26379/service' or "
+            f"'redis+cluster://host:7000,host:7001', or None, got {value!r} ({exc})."
         ) from None
 
 

@@ -82,7 +82,7 @@ class RateLimits:
             key_func=_tenant_key,
             storage_uri=storage_uri,
             storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-            if storage_uri.startswith(("redis://", "rediss://"))
+            if storage_uri.startswith(("redis://", "rediss://", "redis+cluster://", "redis+sentinel://"))
             else {},
             strategy="fixed-window",
             key_prefix=KEY_PREFIX,

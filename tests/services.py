@@ -172,3 +172,143 @@ class RedisInstance:
             self.process.terminate()
             self.process.wait(timeout=30)
             self.process = None
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    while True:
+        port = free_port()
+        if port + 10000 <= 65535 and not _accepts(port + 10000):
+            return port
+
+
+class RedisClusterInstance:
+    """A real Redis Cluster of ``size`` primaries (no replicas), each a ``redis-server`` on a free port.
+
+    The slots are spread by ``redis-cli --cluster create``; a stopped node keeps
+    its ``nodes.conf`` and rejoins with its slots when started again.
+    """
+
+    def __init__(self, root: Path, size: int = 3) -> None:
+        self.root = root
+        self.ports = [_cluster_port() for _ in range(size)]
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def start_node(self, port: int) -> None:
+        folder = self.root / str(port)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.processes[port] = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(folder), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "1000",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        _wait(lambda: _accepts(port), 30, f"Redis cluster node {port} accepting connections")
+
+    def stop_node(self, port: int) -> None:
+        process = self.processes.pop(port)
+        process.terminate()
+        process.wait(timeout=30)
+
+    def start(self) -> None:
+        for port in self.ports:
+            self.start_node(port)
+        subprocess.run(
+            [shutil.which("redis-cli") or "redis-cli", "--cluster", "create",
+             *(f"127.0.0.1:{port}" for port in self.ports), "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )
+        self.wait_healthy()
+
+    def healthy(self) -> bool:
+        for port in self.ports:
+            result = subprocess.run(
+                [shutil.which("redis-cli") or "redis-cli", "-p", str(port), "cluster", "info"],
+                capture_output=True, text=True, timeout=10,
+            )
+            if "cluster_state:ok" not in result.stdout:
+                return False
+        return True
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        _wait(self.healthy, timeout, "the Redis Cluster reporting cluster_state:ok on every node")
+
+    def stop(self) -> None:
+        for port in list(self.processes):
+            self.stop_node(port)
+
+
+class RedisSentinelInstance:
+    """A Redis primary, one replica and one Sentinel watching them as service ``analytics``.
+
+    ``fail_primary`` stops the primary; the Sentinel promotes the replica after
+    ``down-after-milliseconds`` (one second here), as in production.
+    """
+
+    service = "analytics"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.primary, self.replica, self.sentinel = (free_port() for _ in range(3))
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel}/{self.service}"
+
+    def _server(self, port: int, *args: str) -> None:
+        folder = self.root / str(port)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.processes[port] = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", *args,
+             "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        _wait(lambda: _accepts(port), 30, f"Redis on {port} accepting connections")
+
+    def start(self) -> None:
+        self._server(self.primary)
+        self._server(self.replica, "--replicaof", "127.0.0.1", str(self.primary))
+        config = self.root / "sentinel.conf"
+        config.write_text(
+            f"sentinel monitor {self.service} 127.0.0.1 {self.primary} 1\n"
+            f"sentinel down-after-milliseconds {self.service} 1000\n"
+            f"sentinel failover-timeout {self.service} 5000\n"
+        )
+        self._server(self.sentinel, str(config), "--sentinel")
+        _wait(lambda: self.replica_in_sync(), 30, "the Redis replica in sync")
+
+    def _cli(self, port: int, *args: str) -> str:
+        return subprocess.run(
+            [shutil.which("redis-cli") or "redis-cli", "-p", str(port), *args],
+            capture_output=True, text=True, timeout=10,
+        ).stdout
+
+    def replica_in_sync(self) -> bool:
+        return "master_link_status:up" in self._cli(self.replica, "info", "replication")
+
+    def primary_port(self) -> int:
+        """The port the Sentinel currently names as the primary."""
+        lines = self._cli(self.sentinel, "sentinel", "get-master-addr-by-name", self.service).split()
+        return int(lines[1]) if len(lines) == 2 else 0
+
+    def fail_primary(self) -> None:
+        process = self.processes.pop(self.primary)
+        process.terminate()
+        process.wait(timeout=30)
+
+    def wait_failover(self, timeout: float = 30) -> None:
+        _wait(lambda: self.primary_port() == self.replica, timeout, "the Sentinel promoting the replica")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+            process.wait(timeout=30)
+        self.processes.clear()
