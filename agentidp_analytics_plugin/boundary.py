@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import InternalServerError, TooManyRequests
 
 from . import errors
 from .blueprint import bp
@@ -158,3 +158,30 @@ def _internal_error(_exc: InternalServerError) -> Response | tuple[str, int]:
     if request.endpoint in ("agentidp_analytics.tab", "agentidp_analytics.fragment"):
         return error_panel(failure), 200 if request.endpoint.endswith("fragment") else 500
     return failure.to_response()
+
+
+@bp.errorhandler(TooManyRequests)
+def _host_rate_limit(exc: TooManyRequests) -> Response | str:
+    """A limit the host put on the plugin's routes on purpose answers like the plugin's own: JSON or the tab's panel.
+
+    (The host's default and application limits never reach here: see :mod:`.ratelimit`.)
+    """
+    failure = errors.AnalyticsError(
+        429,
+        errors.RATE_LIMITED,
+        "Too many analytics requests; retry after the number of seconds in Retry-After.",
+        headers={"Retry-After": str(_retry_after(exc))},
+    )
+    if request.endpoint in ("agentidp_analytics.tab", "agentidp_analytics.fragment"):
+        from .ui.views import refusal  # the tab's rendering; imported late, it imports this blueprint
+
+        return refusal(failure)
+    return failure.to_response()
+
+
+def _retry_after(exc: TooManyRequests) -> int:
+    """Seconds until the exceeded window ends at the latest: Flask-Limiter's ``RateLimitExceeded`` names its limit."""
+    try:
+        return max(1, int(exc.limit.limit.get_expiry()))  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a plain TooManyRequests: no window to tell
+        return 60

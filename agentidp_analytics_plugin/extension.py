@@ -22,7 +22,7 @@ from .host import Resolver, Tenant, load_resolver, resolve
 from .job_metrics import JobGauges, last_successful_run
 from .metrics import AnalyticsMetrics, build_metrics
 from .params import AGENT_ACTIVITY, ENDPOINTS, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
-from .ratelimit import RateLimits
+from .ratelimit import RateLimits, exempt_from_host_limiters
 from .read_routing import ReadRouter
 from .schema import Tables, build_tables
 from .service import AnalyticsService
@@ -199,7 +199,9 @@ class AnalyticsPlugin:
         state.migrations_registered = migration_setup.register(app)
 
         _warn_about_missing_resolvers(state)
-        mounting.mount(app, analytics_blueprint())
+        blueprint = analytics_blueprint()
+        mounting.mount(app, blueprint)
+        exempt_from_host_limiters(app, blueprint, state.limiter.limiter)
         boundary.install(app, lambda: state.engines.read_bound if state.engines.bounded else None)
         app.cli.add_command(analytics_cli)
         state.scheduled = scheduler.schedule(app)

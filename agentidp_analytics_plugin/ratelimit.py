@@ -9,6 +9,15 @@ marker function that the API pipeline calls at the right step. The limits
 still go through Flask-Limiter's machinery (storage URI, strategy, in-memory
 fallback when Redis is down, error swallowing, ``RateLimitExceeded``).
 
+The host's own Flask-Limiter stays off the plugin's routes: its default and
+application limits would count every panel of the tab and answer the host's
+HTML 429 under the plugin's prefix. :func:`exempt_from_host_limiters` exempts
+the blueprint from those limits of every other ``Limiter`` on the app, the
+documented way (``limiter.exempt(blueprint, flags=...)``), whether the host
+creates its ``Limiter`` before or after loading plugins. Limits a host puts
+on the plugin's blueprint on purpose (``limiter.limit(...)(blueprint)``)
+still apply, and their 429 is answered in the plugin's shape (:mod:`.boundary`).
+
 The plugin's ``Limiter`` is its own (one per app, ``key_prefix``
 "agentidp_analytics") with every setting passed explicitly, so the host's
 ``RATELIMIT_*`` defaults and application limits never apply twice; its
@@ -26,10 +35,11 @@ from __future__ import annotations
 import inspect
 import math
 import time
+import weakref
 from collections.abc import Callable
 
-from flask import Flask, g
-from flask_limiter import Limiter, RateLimitExceeded
+from flask import Blueprint, Flask, g
+from flask_limiter import ExemptionScope, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from . import errors
@@ -144,6 +154,27 @@ class RateLimits:
     def reset(self) -> None:
         """Clear every counter (tests, and operators after changing limits)."""
         self.limiter.reset()
+
+
+def exempt_from_host_limiters(app: Flask, blueprint: Blueprint, own: Limiter) -> None:
+    """Exempt ``blueprint`` from the default and application limits of every host ``Limiter``.
+
+    Flask-Limiter keeps the instances of an app in ``app.extensions["limiter"]``
+    (3.2 and later). Those created before the plugin are exempted now; one the
+    host creates after loading plugins registers its check after this hook,
+    so the hook exempts it before its first check runs.
+    """
+    exempted: weakref.WeakSet[Limiter] = weakref.WeakSet([own])
+
+    def exempt_new_limiters() -> None:
+        for limiter in list(app.extensions.get("limiter", ())):
+            if limiter not in exempted:
+                # Not the 4.x default flags: META would also drop limits set on the blueprint on purpose.
+                limiter.exempt(blueprint, flags=ExemptionScope.DEFAULT | ExemptionScope.APPLICATION)
+                exempted.add(limiter)
+
+    exempt_new_limiters()
+    app.before_request(exempt_new_limiters)
 
 
 def _marker(name: str) -> Callable[[], None]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 from api_fixtures import Api
 from host_app import HostData
@@ -104,3 +106,52 @@ def test_unreachable_limit_storage_lets_requests_through(make_app, api_config):
     app = make_app(**{**api_config, "ANALYTICS_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"})
     api, host = Api(app), HostData(app)
     assert api.get("usage-summary", _tenant(host)).status_code == 200
+
+
+def _host_limiter(app, **options):
+    return Limiter(get_remote_address, app=app, storage_uri="memory://", **options)
+
+
+@pytest.mark.parametrize("order", ["before_plugins", "after_plugins"])
+def test_the_hosts_default_limits_never_count_the_plugins_routes(make_app, api_config, order):
+    limit = {"default_limits": ["2 per minute"], "application_limits": ["3 per minute"]}
+    if order == "before_plugins":
+        app = make_app(**api_config, before_plugins=lambda host_app: _host_limiter(host_app, **limit))
+    else:
+        app = make_app(**api_config)
+        _host_limiter(app, **limit)
+    host = HostData(app)
+    api, tab = Api(app), log_in(app.test_client(), host.tenant())
+    token = _tenant(host)
+
+    plugin = [api.get("usage-summary", token).status_code for _ in range(4)]
+    plugin += [tab.get("/analytics/fragments/summary", headers={"HX-Request": "true"}).status_code for _ in range(4)]
+    host_pages = [app.test_client().get("/").status_code for _ in range(3)]
+
+    assert plugin == [200] * 8
+    assert host_pages == [200, 200, 429]
+
+
+def test_a_limit_the_host_puts_on_the_plugins_blueprint_answers_in_the_apis_shape(make_app, api_config):
+    app = make_app(**api_config)
+    _host_limiter(app).limit("1 per minute")(app.blueprints["agentidp_analytics"])
+    api, host = Api(app), HostData(app)
+    token = _tenant(host)
+
+    responses = [api.get("usage-summary", token) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 429]
+    assert (responses[1].mimetype, responses[1].get_json()["error"]["code"]) == ("application/json", "RATE_LIMITED")
+    assert int(responses[1].headers["Retry-After"]) == 60
+
+
+def test_a_limit_the_host_puts_on_the_plugins_blueprint_shows_in_the_tabs_panel(make_app, api_config):
+    app = make_app(**api_config)
+    _host_limiter(app).limit("1 per minute")(app.blueprints["agentidp_analytics"])
+    client = log_in(app.test_client(), HostData(app).tenant())
+
+    client.get("/analytics/fragments/summary", headers={"HX-Request": "true"})
+    response = client.get("/analytics/fragments/summary", headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert 'data-error-code="RATE_LIMITED"' in response.get_data(as_text=True)

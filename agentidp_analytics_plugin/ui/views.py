@@ -141,11 +141,23 @@ def fragment(panel: str) -> Response | str:
             tenant = authorise(Audience.TAB)
             return panel_fragment(get_state().service, panel, tenant.id, controls, today, _tab_links())
     except AnalyticsError as exc:
-        if exc.status == 401:
-            return signed_out_response()
-        if exc.status == 403:
-            return partial("upgrade")
-        return make_response(render_error(panel, ErrorState(exc.code, exc.message)), 200, exc.headers)
+        return _fragment_refusal(exc, panel)
+
+
+def _fragment_refusal(exc: AnalyticsError, panel: str) -> Response | str:
+    if exc.status == 401:
+        return signed_out_response()
+    if exc.status == 403:
+        return partial("upgrade")
+    return make_response(render_error(panel, ErrorState(exc.code, exc.message)), 200, exc.headers)
+
+
+def refusal(exc: AnalyticsError) -> Response | str:
+    """A refusal met outside the views (a host limit, say), as the tab shows it: page or panel."""
+    if request.endpoint == f"{bp.name}.fragment":
+        panel = (request.view_args or {}).get("panel", "")
+        return _fragment_refusal(exc, panel if panel in PANEL_BY_NAME else "page")
+    return _page_refusal(exc, _is_htmx_partial_request())
 
 
 @bp.after_request

