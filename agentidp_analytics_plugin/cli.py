@@ -98,3 +98,20 @@ def status_command() -> None:
     lag = status["lag_days"]
     click.echo(f"Lag behind yesterday:  {'n/a' if lag is None else f'{lag} day(s)'}")
     click.echo(f"Days pending:          {status['pending_days']}")
+
+
+@analytics_cli.command("flush-call-patterns")
+def flush_call_patterns_command() -> None:
+    """Move counted API calls from Redis into analytics_call_patterns now (what the periodic job does).
+
+    Safe to run while the job runs in the workers: each batch is added once.
+    """
+    from .call_setup import flush
+
+    state = _state()
+    if state.call_patterns is None:
+        raise click.ClickException("ANALYTICS_CALL_PATTERNS_ENABLED is off: there are no call counts to flush.")
+    if state.call_patterns.redis is None:
+        click.echo("No Redis configured: each process adds its own counts to the table; nothing to flush here.")
+        return
+    click.echo(f"Call patterns: {flush(state)}.")

@@ -91,6 +91,14 @@ DEFAULTS: dict[str, Any] = {
     # bearer token it then asks for (None: none).
     "ANALYTICS_METRICS_PATH": "/metrics",
     "ANALYTICS_METRICS_TOKEN": None,
+    # Per-endpoint call patterns (see capture.py): an opt-in hook on the host's requests, who the
+    # caller is (None: the API tenant resolver, no agent), where counts wait (None: the cache's Redis,
+    # if any), how often each process ships them there, and how often they go into the table.
+    "ANALYTICS_CALL_PATTERNS_ENABLED": False,
+    "ANALYTICS_CALL_PATTERNS_RESOLVER": None,
+    "ANALYTICS_CALL_PATTERNS_REDIS_URL": None,
+    "ANALYTICS_CALL_PATTERNS_PUSH_SECONDS": 1.0,
+    "ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS": 60.0,
     # Dashboard tab.
     "ANALYTICS_GALLERY_ENABLED": False,
     "ANALYTICS_ROTATION_STALE_DAYS": 30,
@@ -108,6 +116,7 @@ BOOLEAN_KEYS = (
     "ANALYTICS_METRICS_ENABLED",
     "ANALYTICS_GALLERY_ENABLED",
     "ANALYTICS_READ_FALLBACK",
+    "ANALYTICS_CALL_PATTERNS_ENABLED",
 )
 _POSITIVE_SECONDS = (
     "ANALYTICS_DB_STATEMENT_TIMEOUT",
@@ -116,6 +125,8 @@ _POSITIVE_SECONDS = (
     "ANALYTICS_DB_POOL_TIMEOUT",
     "ANALYTICS_JOB_STATEMENT_TIMEOUT",
     "ANALYTICS_JOB_LOCK_TIMEOUT",
+    "ANALYTICS_CALL_PATTERNS_PUSH_SECONDS",
+    "ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS",
 )
 #: Integer keys and their (lowest, highest) allowed values.
 INTEGER_KEYS: dict[str, tuple[int, int | None]] = {
@@ -271,8 +282,9 @@ def validate(config: MutableMapping[str, Any]) -> None:
         if not isinstance(config[key], str) or not config[key].strip():
             raise ValueError(f"{key} must be a non-empty string, got {config[key]!r}.")
     _check_storage_uri("ANALYTICS_RATELIMIT_STORAGE_URI", config["ANALYTICS_RATELIMIT_STORAGE_URI"])
-    if config["ANALYTICS_CACHE_REDIS_URL"] is not None:
-        _check_redis_url("ANALYTICS_CACHE_REDIS_URL", config["ANALYTICS_CACHE_REDIS_URL"])
+    for key in ("ANALYTICS_CACHE_REDIS_URL", "ANALYTICS_CALL_PATTERNS_REDIS_URL"):
+        if config[key] is not None:
+            _check_redis_url(key, config[key])
     registry = config["ANALYTICS_METRICS_REGISTRY"]
     if registry is not None and not all(callable(getattr(registry, m, None)) for m in ("register", "collect")):
         raise ValueError(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask, Request, current_app
 from flask_sqlalchemy import SQLAlchemy
 
-from . import boundary, exporter, host_checks, migration_setup, mounting, scheduler, schema_migrations
+from . import boundary, call_setup, exporter, host_checks, migration_setup, mounting, scheduler, schema_migrations
 from . import config as settings
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
 from .blueprint import analytics_blueprint
@@ -63,6 +63,8 @@ class AnalyticsState:
         self.cache: AnalyticsCache | None = None
         self.service: AnalyticsService | None = None
         self.limiter: RateLimits | None = None
+        #: The per-endpoint call counting, when ``ANALYTICS_CALL_PATTERNS_ENABLED`` is on.
+        self.call_patterns: call_setup.CallPatterns | None = None
 
     @property
     def engine(self) -> sa.Engine:
@@ -156,7 +158,9 @@ class AnalyticsPlugin:
     ``ANALYTICS_METRICS_ENABLED``, ``ANALYTICS_METRICS_REGISTRY``, ``ANALYTICS_METRICS_PATH``,
     ``ANALYTICS_METRICS_TOKEN``, ``ANALYTICS_URL_PREFIX``,
     ``ANALYTICS_GALLERY_ENABLED``, ``ANALYTICS_ROTATION_STALE_DAYS``,
-    ``ANALYTICS_HEATMAP_AGENTS``.
+    ``ANALYTICS_HEATMAP_AGENTS``, ``ANALYTICS_CALL_PATTERNS_ENABLED``,
+    ``ANALYTICS_CALL_PATTERNS_RESOLVER``, ``ANALYTICS_CALL_PATTERNS_REDIS_URL``,
+    ``ANALYTICS_CALL_PATTERNS_PUSH_SECONDS``, ``ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS``.
     """
 
     def __init__(self, app: Flask | None = None) -> None:
@@ -193,6 +197,7 @@ class AnalyticsPlugin:
         )
         app.extensions[EXTENSION_KEY] = state
         _wire_request_path(app, state)
+        state.call_patterns = call_setup.install(app, state)
 
         # The plugin's tables have their own history ('flask analytics db upgrade'):
         # the host's Flask-Migrate only learns to leave them alone.

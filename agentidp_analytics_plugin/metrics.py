@@ -21,6 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 #: Milliseconds: an analytics query spans cache-miss SQL on big tenants.
 #: Why a read meant for the replica went elsewhere (see read_routing.py).
 READ_FALLBACK_REASONS = ("unreachable", "resting", "behind")
+#: Where counting API calls can fail: in the request hook, sending to Redis, adding to the table.
+CALL_PATTERN_ERROR_STAGES = ("capture", "push", "flush")
 QUERY_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
 
@@ -35,6 +37,7 @@ class AnalyticsMetrics:
     job_last_run: Gauge
     job_failures: Counter
     read_fallbacks: Counter
+    call_pattern_errors: Counter
 
     @property
     def by_endpoint(self) -> tuple[Histogram | Counter, ...]:
@@ -99,7 +102,17 @@ def build_metrics(endpoints: Iterable[str]) -> AnalyticsMetrics:
             ["reason"],
             registry=registry,
         ),
+        call_pattern_errors=Counter(
+            "agentidp_analytics_call_pattern_errors_total",
+            "Failures while counting the host's API calls, by stage: 'capture' (the request hook; that call "
+            "is not counted), 'push' (Redis did not take a batch; it stays in the process and is re-sent), "
+            "'flush' (the table did not take a batch; it is retried).",
+            ["stage"],
+            registry=registry,
+        ),
     )
+    for stage in CALL_PATTERN_ERROR_STAGES:
+        metrics.call_pattern_errors.labels(stage=stage)
     for reason in READ_FALLBACK_REASONS:
         metrics.read_fallbacks.labels(reason=reason)
     for endpoint in endpoints:

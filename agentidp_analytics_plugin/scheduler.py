@@ -22,6 +22,8 @@ from .state import get_state
 log = logging.getLogger(__name__)
 
 JOB_ID = "agentidp_analytics.daily_aggregation"
+#: Moves counted API calls from Redis into analytics_call_patterns (see call_flush.py).
+FLUSH_JOB_ID = "agentidp_analytics.call_patterns_flush"
 
 
 def should_start(app: Flask) -> bool:
@@ -46,6 +48,22 @@ def run_scheduled_job(app: Flask) -> None:
             "Analytics aggregation %s: %d day(s), %d rows in, %d rows out, %.2fs, %d failed.",
             report.status, len(report.days), report.rows_in, report.rows_out, report.seconds, len(report.failed),
         )
+
+
+def run_call_patterns_flush(app: Flask) -> None:
+    """The scheduled flush of counted API calls; a failure is logged and retried on the next run."""
+    from .call_setup import flush
+
+    with app.app_context():
+        state = get_state(app)
+        try:
+            report = flush(state)
+        except Exception:
+            state.metrics.call_pattern_errors.labels(stage="flush").inc()
+            log.warning("Flushing call patterns failed; the next run retries.", exc_info=True)
+            return
+        if report.applied or report.duplicates:
+            log.info("Call patterns flushed: %s.", report)
 
 
 def schedule(app: Flask) -> bool:
@@ -73,6 +91,19 @@ def schedule(app: Flask) -> bool:
         max_instances=1,
         misfire_grace_time=6 * 3600,
     )
+    patterns = get_state(app).call_patterns
+    if patterns is not None and patterns.redis is not None:
+        # Every worker runs it; claiming a Redis hash is atomic, adding a batch happens once.
+        scheduler.add_job(
+            id=FLUSH_JOB_ID,
+            func=run_call_patterns_flush,
+            args=[app],
+            trigger="interval",
+            seconds=app.config["ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS"],
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
     if owned:
         scheduler.start()
     return True

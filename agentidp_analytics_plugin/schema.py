@@ -16,6 +16,9 @@ import sqlalchemy as sa
 AGGREGATES_TABLE = "analytics_daily_aggregates"
 LEDGER_TABLE = "analytics_aggregated_days"
 UNIQUE_CONSTRAINT = "uq_daily_aggregate"
+CALL_PATTERNS_TABLE = "analytics_call_patterns"
+CALL_PATTERN_BATCHES_TABLE = "analytics_call_pattern_batches"
+CALL_PATTERNS_UNIQUE = "uq_call_pattern"
 
 #: The metric types the spec names. The roll-up copies whatever the host
 #: records; the API reads these four.
@@ -29,13 +32,16 @@ SQLITE_NULL_AGENT = "''"
 
 @dataclass(frozen=True)
 class Tables:
-    """The tables of one app: the plugin's two and the host's three."""
+    """The tables of one app: the plugin's own and the host's three."""
 
     aggregates: sa.Table
     ledger: sa.Table
     tenants: sa.Table
     agents: sa.Table
     usage_events: sa.Table
+    #: Daily per-endpoint call counts and the ledger of the batches added to them.
+    call_patterns: sa.Table
+    call_pattern_batches: sa.Table
 
 
 def build_tables(tenants: str = "tenants", agents: str = "agents", usage_events: str = "usage_events") -> Tables:
@@ -81,4 +87,25 @@ def build_tables(tenants: str = "tenants", agents: str = "agents", usage_events:
         sa.Column("rows_out", sa.BigInteger, nullable=False),
         sa.Column("duration_ms", sa.Float, nullable=False),
     )
-    return Tables(aggregates_t, ledger_t, tenants_t, agents_t, events_t)
+    call_patterns_t = sa.Table(
+        CALL_PATTERNS_TABLE,
+        metadata,
+        sa.Column("tenant_id", sa.Uuid, nullable=False),
+        sa.Column("agent_id", sa.Uuid, nullable=True),
+        sa.Column("date", sa.Date, nullable=False),
+        sa.Column("method", sa.String(8), nullable=False),
+        sa.Column("route", sa.String(255), nullable=False),
+        sa.Column("status_class", sa.String(8), nullable=False),
+        sa.Column("calls", sa.BigInteger, nullable=False),
+        sa.Column("latency_ms_sum", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    batches_t = sa.Table(
+        CALL_PATTERN_BATCHES_TABLE,
+        metadata,
+        sa.Column("batch_key", sa.String(200), primary_key=True),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("calls", sa.BigInteger, nullable=False),
+    )
+    return Tables(aggregates_t, ledger_t, tenants_t, agents_t, events_t, call_patterns_t, batches_t)

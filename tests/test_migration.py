@@ -24,7 +24,12 @@ from host_app import MIGRATIONS, HostData
 # SQLite's unique key is an expression index, which reflection skips with a warning.
 pytestmark = pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 
-PLUGIN_TABLES = {"analytics_daily_aggregates", "analytics_aggregated_days"}
+PLUGIN_TABLES = {
+    "analytics_daily_aggregates",
+    "analytics_aggregated_days",
+    "analytics_call_patterns",
+    "analytics_call_pattern_batches",
+}
 HOST_TABLES = {"tenants", "agents", "usage_events", "api_tokens"}
 
 
@@ -264,7 +269,9 @@ def test_a_host_table_without_a_contract_column_is_named_with_the_column(make_ap
 
 
 def test_plugin_tables_without_a_recorded_revision_point_to_stamp(app):
-    HostData(app).execute(f"DROP TABLE {VERSION_TABLE}")
+    # A schema built by hand from the first revision alone: its tables, no record of it.
+    for table in (VERSION_TABLE, "analytics_call_pattern_batches", "analytics_call_patterns"):
+        HostData(app).execute(f"DROP TABLE {table}")
     result = _flask(app, "analytics", "db", "upgrade")
     assert result.exit_code == 1
     assert "flask analytics db stamp 009_add_analytics_aggregates" in result.output

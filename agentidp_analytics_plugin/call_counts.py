@@ -1,0 +1,210 @@
+"""Where counted API calls wait before the table: a per-process buffer, shipped in batches.
+
+A request only adds to a dict in its process (:meth:`CallCounts.record`, a
+few microseconds under a lock); no request ever waits on Redis or the
+database. A daemon thread ships the buffer every ``push_seconds``:
+
+* with Redis (``ANALYTICS_CALL_PATTERNS_REDIS_URL``, default the cache's
+  Redis), as one pipelined script call of ``HINCRBY`` into the day's hash
+  ``analytics-callpatterns:live:{day}``. The script first sets a marker for
+  the batch (``SET ... NX``) and adds nothing if it is already there, so a
+  batch re-sent after a lost reply is added once. The flush job
+  (:func:`.call_flush.flush_redis`) then moves the hashes into the table.
+* without Redis, straight into the table every ``flush_seconds``, as a batch
+  with its own key (:func:`.call_flush.apply_batch`), so a retried batch is
+  added once too.
+
+When Redis does not answer, the batch stays in the process and is re-sent
+on the next tick (new calls keep counting meanwhile); the host's requests
+never notice. At a normal exit (``atexit``, e.g. a gunicorn worker restart)
+the process ships what it holds: to Redis, or into the table when Redis is
+still down. What a process holds and has not shipped (at most
+``push_seconds`` of its calls with Redis, ``flush_seconds`` without) is lost
+if the process is killed (SIGKILL, out of memory): that is the price of not
+writing anything per request.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import uuid
+import weakref
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from .call_flush import LIVE_PREFIX, REDIS_PREFIX, BucketKey, FlushReport, encode_field
+
+log = logging.getLogger(__name__)
+
+#: Seconds a batch marker is kept in Redis: far longer than any retry.
+MARKER_TTL = 86400
+
+#: KEYS[1]: the batch's marker; KEYS[2..]: the live day hashes.
+#: ARGV[1]: marker TTL; then (key index, field, increment) triples.
+PUSH_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  for i = 2, #ARGV, 3 do
+    redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+  end
+  return 1
+end
+return 0
+"""
+
+#: (UTC day number, tenant hex, agent hex or '', method, status class, route) -> [calls, latency us]
+LocalKey = tuple[int, str, str, str, str, str]
+
+_instances: weakref.WeakSet[CallCounts] = weakref.WeakSet()
+
+
+class CallCounts:
+    """One process's buffer of call counts and the thread that ships it (see the module doc)."""
+
+    def __init__(
+        self,
+        redis_client: Any | None,
+        apply: Callable[[str, dict[BucketKey, list[float]]], FlushReport],
+        *,
+        push_seconds: float,
+        flush_seconds: float,
+        on_error: Callable[[str], None] = lambda stage: None,
+    ) -> None:
+        self.redis = redis_client
+        self.apply = apply
+        self.interval = push_seconds if redis_client is not None else flush_seconds
+        self.on_error = on_error
+        self._lock = threading.Lock()
+        self._live: dict[LocalKey, list[int]] = {}
+        #: A batch shipped but not confirmed: re-sent as it is (same id), never merged.
+        self._inflight: tuple[str, dict[LocalKey, list[int]]] | None = None
+        self._ship_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._script: Any = None
+        _instances.add(self)
+
+    def record(self, day: int, tenant: str, agent: str, method: str, status: str, route: str, micros: int) -> None:
+        """Count one call (the request path's only work)."""
+        key = (day, tenant, agent, method, status, route)
+        with self._lock:
+            counts = self._live.get(key)
+            if counts is None:
+                self._live[key] = [1, micros]
+            else:
+                counts[0] += 1
+                counts[1] += micros
+        if self._thread is None:
+            self._start()
+
+    def pending(self) -> int:
+        """Calls held in this process, not yet shipped."""
+        with self._lock:
+            held = sum(c[0] for c in self._live.values())
+            if self._inflight is not None:
+                held += sum(c[0] for c in self._inflight[1].values())
+        return held
+
+    def ship(self, *, final: bool = False) -> bool:
+        """Ship what the process holds; True when nothing is left behind.
+
+        ``final`` (at exit): what Redis does not take goes into the table.
+        """
+        with self._ship_lock:
+            with self._lock:
+                if self._inflight is None and self._live:
+                    self._inflight = (uuid.uuid4().hex, self._live)
+                    self._live = {}
+                batch = self._inflight
+            if batch is None:
+                return True
+            if self.redis is not None and self._push(*batch):
+                self._done(batch)
+                return self._drained()
+            if self.redis is None or final:
+                try:
+                    self.apply(f"{REDIS_PREFIX}:process:{batch[0]}", _buckets(batch[1]))
+                except Exception:
+                    self.on_error("flush")
+                    log.warning("Adding call counts to the table failed; retrying on the next tick.", exc_info=True)
+                    return False
+                self._done(batch)
+                return self._drained()
+            return False
+
+    def close(self) -> None:
+        """Stop the thread and ship what is left (called at exit)."""
+        self._stop.set()
+        try:
+            self.ship(final=True)
+            if self._live:
+                self.ship(final=True)
+        except Exception:
+            log.warning("Could not ship the last call counts at exit.", exc_info=True)
+
+    def _drained(self) -> bool:
+        with self._lock:
+            return self._inflight is None and not self._live
+
+    def _done(self, batch: tuple[str, dict[LocalKey, list[int]]]) -> None:
+        with self._lock:
+            if self._inflight is batch:
+                self._inflight = None
+
+    def _push(self, batch_id: str, counts: dict[LocalKey, list[int]]) -> bool:
+        keys: list[str] = [f"{REDIS_PREFIX}:pushed:{batch_id}"]
+        index: dict[int, int] = {}
+        args: list[Any] = [MARKER_TTL]
+        for (day, tenant, agent, method, status, route), (calls, micros) in counts.items():
+            position = index.get(day)
+            if position is None:
+                keys.append(f"{LIVE_PREFIX}{date.fromordinal(day).isoformat()}")
+                position = index[day] = len(keys)
+            name = encode_field(tenant, agent, method, status, route)
+            args += [position, f"c\x1f{name}", calls, position, f"l\x1f{name}", micros]
+        try:
+            if self._script is None:
+                self._script = self.redis.register_script(PUSH_SCRIPT)
+            self._script(keys=keys, args=args)
+        except Exception:
+            self.on_error("push")
+            log.warning("Sending call counts to Redis failed; keeping them in the process.", exc_info=True)
+            return False
+        return True
+
+    def _start(self) -> None:
+        with self._ship_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="analytics-call-counts", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.ship()
+            except Exception:
+                log.exception("Shipping call counts failed.")
+
+
+def _buckets(counts: dict[LocalKey, list[int]]) -> dict[BucketKey, list[float]]:
+    out: dict[BucketKey, list[float]] = {}
+    for (day, tenant, agent, method, status, route), (calls, micros) in counts.items():
+        key: BucketKey = (
+            uuid.UUID(tenant),
+            uuid.UUID(agent) if agent else None,
+            date.fromordinal(day),
+            method,
+            route,
+            status,
+        )
+        out[key] = [calls, micros / 1000.0]
+    return out
+
+
+@atexit.register
+def _ship_all_at_exit() -> None:
+    for counts in list(_instances):
+        counts.close()

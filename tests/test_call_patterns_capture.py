@@ -1,0 +1,146 @@
+"""The call-pattern hook: what it counts, in which bucket, and what it never does to the host's request.
+
+Counts are read back from ``analytics_call_patterns`` after the process ships
+its buffer (no Redis here: straight into the table, on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from agentidp_analytics_plugin.capture import ROUTE_MAX, UNMATCHED
+from agentidp_analytics_plugin.state import get_state
+from call_pattern_helpers import CAPTURE_CONFIG, CREDENTIALS_ROUTE, add_api_routes, caller, stored, total_calls
+from host_app import HostData
+
+
+@pytest.fixture
+def capture_app(make_app):
+    return make_app(before_plugins=add_api_routes, **CAPTURE_CONFIG)
+
+
+@pytest.fixture
+def host(capture_app):
+    """The host's rows, written through the app under test (pytest-flask pushes the 'app' fixture's context)."""
+    return HostData(capture_app)
+
+
+def _ship(app) -> None:
+    assert get_state(app).call_patterns.counts.ship()
+
+
+def test_the_hook_is_off_by_default(make_app):
+    app = make_app(before_plugins=add_api_routes)
+    assert get_state(app).call_patterns is None
+    tenant = HostData(app).tenant()
+    app.test_client().get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+    assert total_calls(app) == 0
+
+
+def test_calls_are_counted_per_route_template_method_status_and_agent(capture_app, host):
+    tenant = host.tenant()
+    agent = host.agent(tenant, "deployer")
+    client = capture_app.test_client()
+    for _ in range(3):
+        client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant, agent))
+    client.post(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant, agent))
+    client.get("/api/fail/503", headers=caller(tenant))
+    _ship(capture_app)
+    rows = stored(capture_app)
+    assert {key: calls for key, (calls, _) in rows.items()} == {
+        (agent, "GET", CREDENTIALS_ROUTE, "2xx"): 3,
+        (agent, "POST", CREDENTIALS_ROUTE, "2xx"): 1,
+        (None, "GET", "/api/fail/<int:code>", "5xx"): 1,
+    }
+
+
+def test_latency_is_summed_per_bucket(capture_app, host):
+    tenant = host.tenant()
+    client = capture_app.test_client()
+    for _ in range(2):
+        client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+    _ship(capture_app)
+    ((calls, latency),) = stored(capture_app).values()
+    assert calls == 2 and latency > 0
+
+
+def test_requests_the_resolver_does_not_claim_are_not_counted(capture_app, host):
+    capture_app.test_client().get(f"/api/agents/{uuid.uuid4()}/credentials")
+    _ship(capture_app)
+    assert total_calls(capture_app) == 0
+
+
+def test_the_plugins_own_routes_are_never_counted(capture_app, host):
+    tenant = host.tenant()
+    client = capture_app.test_client()
+    for path in ("/analytics/usage-summary", "/analytics/", "/analytics/no-such-page", "/metrics"):
+        client.get(path, headers=caller(tenant))
+    _ship(capture_app)
+    assert total_calls(capture_app) == 0
+
+
+def test_unknown_paths_of_any_length_or_encoding_share_one_bucket(capture_app, host):
+    tenant = host.tenant()
+    client = capture_app.test_client()
+    for n in range(50):
+        client.get(f"/api/unknown/{n}", headers=caller(tenant))
+    client.get("/" + "a" * 20000, headers=caller(tenant))
+    # Raw bytes that are not UTF-8, as a WSGI server hands them over (latin-1 decoded).
+    client.get("/", headers=caller(tenant), environ_overrides={"PATH_INFO": "/api/\xff\xfe\x00/%ff"})
+    _ship(capture_app)
+    assert {key: calls for key, (calls, _) in stored(capture_app).items()} == {(None, "GET", UNMATCHED, "4xx"): 52}
+
+
+def test_an_unknown_method_counts_as_other(capture_app, host):
+    tenant = host.tenant()
+    capture_app.test_client().open("/api/fail/400", method="BREW", headers=caller(tenant))
+    _ship(capture_app)
+    assert list(stored(capture_app)) == [(None, "OTHER", "/api/fail/<int:code>", "4xx")]
+
+
+def test_a_method_the_route_refuses_counts_under_the_unmatched_route(capture_app, host):
+    tenant = host.tenant()
+    capture_app.test_client().delete(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+    _ship(capture_app)
+    assert list(stored(capture_app)) == [(None, "DELETE", UNMATCHED, "4xx")]
+
+
+def test_a_route_template_longer_than_the_column_is_cut(capture_app, host):
+    tenant = host.tenant()
+    capture_app.test_client().get("/api/" + "x" * 300, headers=caller(tenant))
+    _ship(capture_app)
+    ((_, _, route, _),) = stored(capture_app)
+    assert route == ("/api/" + "x" * 300)[:ROUTE_MAX]
+
+
+def test_a_resolver_that_raises_never_fails_the_hosts_request(make_app):
+    def broken(_request):
+        raise RuntimeError("host bug")
+
+    app = make_app(before_plugins=add_api_routes, **{**CAPTURE_CONFIG, "ANALYTICS_CALL_PATTERNS_RESOLVER": broken})
+    response = app.test_client().get(f"/api/agents/{uuid.uuid4()}/credentials")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "ok"
+    registry = get_state(app).metrics.registry
+    assert registry.get_sample_value("agentidp_analytics_call_pattern_errors_total", {"stage": "capture"}) == 1
+
+
+def test_without_its_own_resolver_the_api_tenant_counts_without_an_agent(make_app):
+    config = {k: v for k, v in CAPTURE_CONFIG.items() if k != "ANALYTICS_CALL_PATTERNS_RESOLVER"}
+    app = make_app(before_plugins=add_api_routes, **config)
+    host = HostData(app)
+    tenant = host.tenant()
+    token = host.token(tenant)
+    app.test_client().get(f"/api/agents/{uuid.uuid4()}/credentials", headers={"Authorization": f"Bearer {token}"})
+    _ship(app)
+    assert list(stored(app)) == [(None, "GET", CREDENTIALS_ROUTE, "2xx")]
+
+
+def test_counts_of_a_deleted_tenant_are_dropped_not_retried_forever(capture_app, host):
+    tenant = host.tenant()
+    capture_app.test_client().get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+    host.delete_tenant(tenant)
+    _ship(capture_app)
+    assert get_state(capture_app).call_patterns.counts.pending() == 0
+    assert total_calls(capture_app) == 0
