@@ -6,7 +6,7 @@ database. A daemon thread ships the buffer every ``push_seconds``:
 
 * with Redis (``ANALYTICS_CALL_PATTERNS_REDIS_URL``, default the cache's
   Redis), as one pipelined script call of ``HINCRBY`` into the day's hash
-  ``analytics-callpatterns:live:{day}``. The script first sets a marker for
+  ``{analytics-callpatterns}:live:{day}``. The script first sets a marker for
   the batch (``SET ... NX``) and adds nothing if it is already there, so a
   batch re-sent after a lost reply is added once. The flush job
   (:func:`.call_flush.flush_redis`) then moves the hashes into the table.

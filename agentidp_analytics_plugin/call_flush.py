@@ -13,8 +13,8 @@ adds nothing and records nothing: the batch stays where it was and the next
 flush retries it.
 
 Redis layout (see :mod:`.call_counts`): each UTC day's counts live in one hash,
-``analytics-callpatterns:live:{day}``. A flush claims it with ``RENAME`` to
-``analytics-callpatterns:claimed:{day}:{random}`` (atomic: of two flushers,
+``{analytics-callpatterns}:live:{day}``. A flush claims it with ``RENAME`` to
+``{analytics-callpatterns}:claimed:{day}:{random}`` (atomic: of two flushers,
 one gets it, the other's ``RENAME`` fails), adds the claimed hash as a batch
 keyed by its name, then deletes it. Any claimed hash still there (its flusher
 died) is added by the next flush, idempotently.
@@ -37,7 +37,9 @@ from .schema import CALL_PATTERNS_UNIQUE, Tables
 
 log = logging.getLogger(__name__)
 
-REDIS_PREFIX = "analytics-callpatterns"
+#: In braces: a Redis Cluster hash tag, so every key of the counts lives in one slot (the push
+#: script and RENAME touch several keys at once).
+REDIS_PREFIX = "{analytics-callpatterns}"
 LIVE_PREFIX = f"{REDIS_PREFIX}:live:"
 CLAIMED_PREFIX = f"{REDIS_PREFIX}:claimed:"
 #: Separates the dimensions inside a Redis hash field (never in a route: see capture.py).

@@ -22,6 +22,7 @@ from .call_counts import CallCounts
 from .call_flush import FlushReport, apply_batch, flush_redis
 from .capture import CallCapture, tenant_only
 from .host import load_resolver
+from .redis_urls import redis_client
 
 if TYPE_CHECKING:
     from .extension import AnalyticsState
@@ -63,9 +64,7 @@ def install(app: Flask, state: AnalyticsState) -> CallPatterns | None:
     url = redis_url(cfg)
     client = None
     if url:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+        client = redis_client(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
 
     def on_error(stage: str) -> None:
         state.metrics.call_pattern_errors.labels(stage=stage).inc()
