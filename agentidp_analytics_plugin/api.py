@@ -1,4 +1,4 @@
-"""The JSON API: ``/analytics/usage-summary``, ``/analytics/agent-activity``, ``/analytics/token-trends``.
+"""The JSON API: ``/analytics/usage-summary``, ``/agent-activity``, ``/token-trends``, ``/call-patterns``.
 
 Views only translate HTTP: access (:mod:`.access`: flag 404, tenant 401,
 tier 403, rate limit 429) -> parameters (:mod:`.params`, 400) -> service
@@ -23,7 +23,7 @@ from .blueprint import bp
 from .config import runtime_flag
 from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
-from .params import AGENT_ACTIVITY, TOKEN_TRENDS, USAGE_SUMMARY, Query, parse_query
+from .params import AGENT_ACTIVITY, CALL_PATTERNS, TOKEN_TRENDS, USAGE_SUMMARY, Query, parse_query
 from .service import AnalyticsService
 from .state import get_state
 
@@ -45,6 +45,10 @@ _FETCH: dict[str, tuple[str, Fetch]] = {
     "token_trends": (
         TOKEN_TRENDS,
         lambda s, t, q: s.get_token_trends(t.id, q.from_, q.to, q.granularity, q.agent_id),
+    ),
+    "call_patterns": (
+        CALL_PATTERNS,
+        lambda s, t, q: s.get_call_patterns(t.id, q.from_, q.to, q.agent_id),
     ),
 }
 
@@ -82,6 +86,11 @@ def agent_activity() -> Response:
 @bp.get("/token-trends")
 def token_trends() -> Response:
     return _answer("token_trends")
+
+
+@bp.get("/call-patterns")
+def call_patterns() -> Response:
+    return _answer("call_patterns")
 
 
 @bp.errorhandler(sa_exc.OperationalError)

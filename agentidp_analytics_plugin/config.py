@@ -75,6 +75,8 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_CACHE_REDIS_URL": None,
     "ANALYTICS_CACHE_TTL_SUMMARY": 60,
     "ANALYTICS_CACHE_TTL_DEFAULT": 300,
+    # Call patterns change with every flush of the counts (ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS).
+    "ANALYTICS_CACHE_TTL_CALL_PATTERNS": 60,
     # After a cache backend failure, serve from the database this many seconds before retrying it.
     "ANALYTICS_CACHE_RETRY_SECONDS": 5,
     # Rate limits (Flask-Limiter syntax).
@@ -132,6 +134,7 @@ _POSITIVE_SECONDS = (
 INTEGER_KEYS: dict[str, tuple[int, int | None]] = {
     "ANALYTICS_CACHE_TTL_SUMMARY": (1, None),
     "ANALYTICS_CACHE_TTL_DEFAULT": (1, None),
+    "ANALYTICS_CACHE_TTL_CALL_PATTERNS": (1, None),
     "ANALYTICS_ROTATION_STALE_DAYS": (1, None),
     "ANALYTICS_HEATMAP_AGENTS": (1, None),
     "ANALYTICS_REAGGREGATE_DAYS": (0, 366),

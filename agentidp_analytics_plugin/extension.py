@@ -21,7 +21,7 @@ from .engines import PluginEngines
 from .host import Resolver, Tenant, load_resolver, resolve
 from .job_metrics import JobGauges, last_successful_run
 from .metrics import AnalyticsMetrics, build_metrics
-from .params import AGENT_ACTIVITY, ENDPOINTS, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
+from .params import AGENT_ACTIVITY, CALL_PATTERNS, ENDPOINTS, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
 from .ratelimit import RateLimits, exempt_from_host_limiters
 from .read_routing import ReadRouter
 from .schema import Tables, build_tables
@@ -150,7 +150,7 @@ class AnalyticsPlugin:
     ``ANALYTICS_JOB_LOCK_TIMEOUT``, ``ANALYTICS_READ_DATABASE_URL``, ``ANALYTICS_READ_BIND``,
     ``ANALYTICS_READ_FALLBACK``, ``ANALYTICS_READ_MAX_LAG_SECONDS``, ``ANALYTICS_READ_RETRY_SECONDS``,
     ``ANALYTICS_CACHE_REDIS_URL``,
-    ``ANALYTICS_CACHE_TTL_SUMMARY``, ``ANALYTICS_CACHE_TTL_DEFAULT``,
+    ``ANALYTICS_CACHE_TTL_SUMMARY``, ``ANALYTICS_CACHE_TTL_DEFAULT``, ``ANALYTICS_CACHE_TTL_CALL_PATTERNS``,
     ``ANALYTICS_RATELIMIT_ENABLED``, ``ANALYTICS_RATELIMIT``,
     ``ANALYTICS_RATELIMIT_UNAUTHENTICATED``, ``ANALYTICS_RATELIMIT_UI``,
     ``ANALYTICS_RATELIMIT_STORAGE_URI``,
@@ -254,6 +254,7 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
             AGENT_ACTIVITY: default_ttl,
             TOKEN_TRENDS: default_ttl,
             ROTATIONS: default_ttl,
+            CALL_PATTERNS: cfg["ANALYTICS_CACHE_TTL_CALL_PATTERNS"],
         },
         reads=reads,
     )

@@ -18,6 +18,8 @@ summary it sits next to, because an agent's rotations in the period and the
 mean gap between them are read over a year at most; its last rotation is
 looked up before the period too, so the table's cost does not grow with it.
 Its ``sort`` and ``dir`` choose the order the database returns the rows in.
+``call-patterns`` (per-endpoint counts of the host's API calls) holds at most
+90 days, like agent-activity: its answer has a daily series per endpoint.
 ``agentId`` narrows every endpoint to one of the tenant's agents: the spec
 names it for agent-activity; usage-summary, token-trends and the rotation
 table take it as a documented extension (same 400 ``INVALID_AGENT_ID`` and
@@ -41,12 +43,19 @@ USAGE_SUMMARY = "usage-summary"
 AGENT_ACTIVITY = "agent-activity"
 TOKEN_TRENDS = "token-trends"
 ROTATIONS = "credential-rotations"
+CALL_PATTERNS = "call-patterns"
 #: The JSON API's endpoints (routes under the plugin's prefix), and every endpoint name the service answers.
-API_ENDPOINTS = (USAGE_SUMMARY, AGENT_ACTIVITY, TOKEN_TRENDS)
+API_ENDPOINTS = (USAGE_SUMMARY, AGENT_ACTIVITY, TOKEN_TRENDS, CALL_PATTERNS)
 ENDPOINTS = (*API_ENDPOINTS, ROTATIONS)
 
 #: The longest period each endpoint accepts, in days (spec "Constraints"; the rotation table's is ours).
-MAX_DAYS: dict[str, int] = {USAGE_SUMMARY: 365, AGENT_ACTIVITY: 90, TOKEN_TRENDS: 365, ROTATIONS: 365}
+MAX_DAYS: dict[str, int] = {
+    USAGE_SUMMARY: 365,
+    AGENT_ACTIVITY: 90,
+    TOKEN_TRENDS: 365,
+    ROTATIONS: 365,
+    CALL_PATTERNS: 90,
+}
 DEFAULT_DAYS_BACK = 30
 GRANULARITIES = ("day", "week")
 
@@ -69,6 +78,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     AGENT_ACTIVITY: ("from", "to", "agentId"),
     TOKEN_TRENDS: ("from", "to", "granularity", "agentId"),
     ROTATIONS: ("from", "to", "agentId", "sort", "dir"),
+    CALL_PATTERNS: ("from", "to", "agentId"),
 }
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")

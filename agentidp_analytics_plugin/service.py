@@ -31,6 +31,7 @@ from .errors import AnalyticsError
 from .metrics import AnalyticsMetrics
 from .params import (
     AGENT_ACTIVITY,
+    CALL_PATTERNS,
     DIRECTIONS,
     GRANULARITIES,
     ROTATION_DEFAULT_SORT,
@@ -39,11 +40,17 @@ from .params import (
     TOKEN_TRENDS,
     USAGE_SUMMARY,
 )
-from .queries import activity, agents, rotations, summary, trends
+from .queries import activity, agents, call_patterns, rotations, summary, trends
 from .queries.common import as_date, iso
 from .read_routing import ReadRouter
 from .schema import Tables
-from .types import AgentActivityResponse, CredentialRotationsResponse, TokenTrendsResponse, UsageSummary
+from .types import (
+    AgentActivityResponse,
+    CallPatternsResponse,
+    CredentialRotationsResponse,
+    TokenTrendsResponse,
+    UsageSummary,
+)
 
 #: The metric label of the uncached agent list (the tab's agent filter).
 AGENT_LIST = "agent-list"
@@ -52,7 +59,7 @@ T = TypeVar("T")
 
 
 class AnalyticsService:
-    """Usage summary, agent activity, token trends and credential rotations for one tenant and period.
+    """Usage summary, agent activity, token trends, credential rotations and call patterns of a tenant and period.
 
     ``ttl`` maps each endpoint to its cache TTL in seconds. ``cache`` may be
     None (no caching: benchmarks of the bare queries, the gallery's mock data).
@@ -194,6 +201,22 @@ class AnalyticsService:
             )
 
         return self._cached(tenant_id, ROTATIONS, params, compute)
+
+    def get_call_patterns(
+        self, tenant_id: uuid.UUID, from_: date, to: date, agent_id: uuid.UUID | None = None
+    ) -> CallPatternsResponse:
+        """Per-endpoint calls, errors, latency, busiest agents and daily series, busiest endpoint first.
+
+        With ``agent_id``, of that agent's calls only; raises AGENT_NOT_FOUND for an agent that is not the tenant's.
+        """
+        params = {"from": from_.isoformat(), "to": to.isoformat(), "agentId": _str(agent_id)}
+
+        def compute(conn: Connection) -> CallPatternsResponse:
+            if agent_id is not None:
+                self._require_agent(conn, tenant_id, agent_id)
+            return call_patterns.call_patterns(conn, self.tables, tenant_id, from_, to, agent_id)
+
+        return self._cached(tenant_id, CALL_PATTERNS, params, compute)
 
     def list_agents(self, tenant_id: uuid.UUID) -> list[tuple[str, str]]:
         """(id, name) of the tenant's agents by name, for the agent filter (never cached: new agents show at once)."""

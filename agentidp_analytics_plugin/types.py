@@ -103,3 +103,43 @@ class CredentialRotationsResponse(TypedDict):
     staleDays: int
     agents: list[RotationRow]
     dataCompleteThrough: str | None
+
+
+class CallPatternAgent(TypedDict):
+    """One of an endpoint's busiest agents (``agentName`` is "" for an agent the host deleted)."""
+
+    agentId: str
+    agentName: str
+    calls: int
+
+
+class CallPatternDay(TypedDict):
+    date: str
+    calls: int
+    clientErrors: int
+    serverErrors: int
+
+
+class CallPatternEndpoint(TypedDict):
+    """One endpoint (method + route template) of the period; rates and share are fractions of 1."""
+
+    method: str
+    route: str
+    calls: int
+    clientErrors: int
+    serverErrors: int
+    errorRate: float
+    share: float
+    meanLatencyMs: float
+    topAgents: list[CallPatternAgent]
+    daily: list[CallPatternDay]
+
+
+class CallPatternsResponse(TypedDict):
+    """Per-endpoint API call patterns of a period, busiest endpoint first."""
+
+    tenantId: str
+    period: Period
+    totalCalls: int
+    endpoints: list[CallPatternEndpoint]
+    dataCompleteThrough: str | None

@@ -20,6 +20,7 @@ PATHS = {
     "usage-summary": ("UsageSummary", {"from", "to", "agentId"}, ERRORS | {"404"}),
     "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId"}, ERRORS | {"404"}),
     "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity", "agentId"}, ERRORS | {"404"}),
+    "call-patterns": ("CallPatternsResponse", {"from", "to", "agentId"}, ERRORS | {"404"}),
 }
 
 
@@ -106,3 +107,21 @@ def test_real_error_responses_match_the_schema(api, seed, endpoint, params, toke
     assert response.status_code == status
     assert str(status) in DOC["paths"][f"/analytics/{endpoint}"]["get"]["responses"]
     _validator("Error").validate(response.get_json())
+
+
+def test_a_real_call_patterns_response_with_counts_matches_the_schema(api, seed, api_app, api_host):
+    from agentidp_analytics_plugin.call_flush import apply_batch
+    from agentidp_analytics_plugin.state import get_state
+
+    s = seed([])
+    agent = api_host.agent(s.tenant, "caller")
+    state = get_state(api_app)
+    buckets = {
+        (s.tenant, agent, days_ago(1), "GET", "/api/things/<int:id>", "2xx"): [9, 90.0],
+        (s.tenant, None, days_ago(2), "OTHER", "<unmatched>", "4xx"): [1, 0.5],
+        (s.tenant, agent, days_ago(2), "POST", "/api/things", "5xx"): [2, 3.0],
+    }
+    apply_batch(state.engine, state.tables, "openapi-test", buckets)
+    body = api.ok("call-patterns", s.token)
+    assert len(body["endpoints"]) == 3
+    _validator("CallPatternsResponse").validate(body)

@@ -20,6 +20,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
+from agentidp_analytics_plugin.call_flush import apply_batch
+from agentidp_analytics_plugin.state import get_state
 from api_fixtures import Api, days_ago
 from host_app import HostData
 
@@ -40,6 +42,16 @@ def fuzz_target(make_app, api_config):
     ]
     host.events(rows)
     Api(app).aggregate(sorted({r[2] for r in rows}))
+    # Call patterns of every shape: agents and none, error classes, the unmatched route.
+    state = get_state(app)
+    calls = {
+        (tenant, agent, days_ago(n), method, route, status): [n + 1, 2.5 * (n + 1)]
+        for n in range(0, 40, 8)
+        for agent in [*agents, None]
+        for method, route in (("GET", "/api/agents/<uuid:agent_id>"), ("OTHER", "<unmatched>"))
+        for status in ("2xx", "4xx", "5xx")
+    }
+    apply_batch(state.engine, state.tables, "fuzz", calls)
     return app, {"Authorization": f"Bearer {host.token(tenant)}"}
 
 
