@@ -31,9 +31,19 @@ from .config import runtime_flag
 from .errors import AnalyticsError
 from .host import Tenant
 from .state import get_state
+from .tiers import plan_required_message
 
-#: What a tenant on a plan without analytics is told (403 on the API; the tab shows its upgrade panel).
-PLAN_REQUIRED = "Analytics require the Pro or Enterprise plan."
+
+class PlanRequired(AnalyticsError):
+    """403 ``ANALYTICS_NOT_AVAILABLE``: the tenant's plan has no analytics. The tab shows its upgrade panel.
+
+    The message names the host's paid plans and the tenant's own (see :mod:`.tiers`);
+    ``tier`` is kept for the panel.
+    """
+
+    def __init__(self, tier: str) -> None:
+        super().__init__(403, errors.ANALYTICS_NOT_AVAILABLE, plan_required_message(tier))
+        self.tier = tier
 
 
 class Audience(enum.Enum):
@@ -83,7 +93,7 @@ def authorise(audience: Audience) -> Tenant:
             )
         raise AnalyticsError(401, errors.UNAUTHORIZED, "Sign in to see your analytics.")
     if not analytics_allowed(tenant):
-        raise AnalyticsError(403, errors.ANALYTICS_NOT_AVAILABLE, PLAN_REQUIRED)
+        raise PlanRequired(tenant.tier)
     g.agentidp_analytics_tenant = tenant
     if audience is Audience.API:
         state.limiter.check_tenant()

@@ -17,7 +17,7 @@ when the plugin is set up.
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_FREE_TIER": False,
     # Who may see analytics, and how a request becomes a tenant.
     "ANALYTICS_PAID_TIERS": ("pro", "enterprise"),
+    # How the copy names tiers: {"growth": "Growth"}; a tier without an entry is capitalised.
+    "ANALYTICS_TIER_NAMES": {},
+    # Where the upgrade panel's call to action leads (a URL or a path); None hides it.
+    "ANALYTICS_UPGRADE_URL": None,
     "ANALYTICS_API_TENANT_RESOLVER": None,
     "ANALYTICS_UI_TENANT_RESOLVER": None,
     # Host tables (the plugin reads them, never writes them).
@@ -217,6 +221,35 @@ def parse_tiers(key: str, value: Any) -> tuple[str, ...]:
     return tiers
 
 
+def parse_tier_names(key: str, value: Any) -> dict[str, str]:
+    """Tier -> display name: a mapping, or ``"growth=Growth,scale=Scale Plus"`` from the environment."""
+    if isinstance(value, str):
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        value = dict(pairs) if all(len(pair) == 2 for pair in pairs) else None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in value.items()
+    ):
+        raise ValueError(
+            f"{key} must map tiers to display names: a dict such as {{'growth': 'Growth'}}, "
+            f"or the string 'growth=Growth,scale=Scale Plus'; got {value!r}."
+        )
+    return {k.strip(): v.strip() for k, v in value.items()}
+
+
+def _check_link(key: str, value: Any) -> None:
+    """A URL (http, https) or a path on the host: where a link in the tab leads."""
+    if value is None:
+        return
+    parts = urlsplit(value) if isinstance(value, str) else None
+    is_url = parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
+    is_path = parts is not None and not parts.scheme and not parts.netloc and value.startswith("/")
+    if not (is_url or is_path) or any(c.isspace() for c in value):
+        raise ValueError(
+            f"{key} must be an http(s) URL such as 'https://idp.example/billing' or a path such as "
+            f"'/billing', or None; got {value!r}."
+        )
+
+
 def _check_storage_uri(key: str, value: Any) -> None:
     scheme = urlsplit(value).scheme if isinstance(value, str) else ""
     if scheme not in LIMITER_STORAGE_SCHEMES or scheme.startswith("async+"):
@@ -277,6 +310,8 @@ def validate(config: MutableMapping[str, Any]) -> None:
     for key in RATE_LIMIT_KEYS:
         config[key] = parse_rate_limit(key, config[key])
     config["ANALYTICS_PAID_TIERS"] = parse_tiers("ANALYTICS_PAID_TIERS", config["ANALYTICS_PAID_TIERS"])
+    config["ANALYTICS_TIER_NAMES"] = parse_tier_names("ANALYTICS_TIER_NAMES", config["ANALYTICS_TIER_NAMES"])
+    _check_link("ANALYTICS_UPGRADE_URL", config["ANALYTICS_UPGRADE_URL"])
     for key in _TABLE_KEYS:
         name = config[key]
         if not isinstance(name, str) or not name.replace("_", "").isalnum():

@@ -17,6 +17,7 @@ from flask import abort, current_app, render_template, request, url_for
 from .blueprint import bp
 from .errors import AnalyticsError
 from .gallery_data import MOCK_TODAY, SCENARIOS, mock_tenant
+from .tiers import upgrade_context
 from .ui.controls import PANEL_BY_NAME, PANELS, PRESETS, Links, read_controls
 from .ui.rendering import ErrorState, render_error
 from .ui.views import panel_fragment
@@ -57,6 +58,8 @@ def gallery() -> str:
         presets=PRESETS,
         tab_url="#",
         error=EXAMPLE_ERROR,
+        # The upgrade panel as a tenant on the first plan without analytics would see it.
+        **upgrade_context("free"),
     )
 
 

@@ -91,6 +91,12 @@ def test_free_tier_is_rejected_with_403(api, seed, endpoint):
     _error(api.get(endpoint, free.token), 403, "ANALYTICS_NOT_AVAILABLE")
 
 
+def test_the_403_message_names_the_paid_plans_and_the_tenants_own(api, seed):
+    free = seed([], tier="free")
+    message = api.get("usage-summary", free.token).get_json()["error"]["message"]
+    assert message == "Analytics require the Pro or Enterprise plan; this workspace is on the Free plan."
+
+
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_free_tier_flag_opens_analytics_to_free_tenants(api, api_app, seed, endpoint):
     free = seed([("alpha", 1, "api_calls", 1)], tier="free")

@@ -107,6 +107,10 @@ def test_an_invalid_runtime_flag_fails_closed(app):
         ("ANALYTICS_READ_FALLBACK", "off", False),
         ("ANALYTICS_PAID_TIERS", "pro, business", ("pro", "business")),
         ("ANALYTICS_PAID_TIERS", ["gold"], ("gold",)),
+        ("ANALYTICS_TIER_NAMES", "growth=Growth, scale=Scale Plus", {"growth": "Growth", "scale": "Scale Plus"}),
+        ("ANALYTICS_TIER_NAMES", {"pro": " Pro "}, {"pro": "Pro"}),
+        ("ANALYTICS_UPGRADE_URL", "https://idp.example/billing", "https://idp.example/billing"),
+        ("ANALYTICS_UPGRADE_URL", "/billing/plans", "/billing/plans"),
     ],
     ids=lambda v: str(v)[:24],
 )
@@ -141,6 +145,12 @@ def test_numbers_and_lists_from_strings_are_parsed(key, raw, parsed):
         ("ANALYTICS_BASE_TEMPLATE", ""),
         ("ANALYTICS_URL_PREFIX", "analytics"),
         ("ANALYTICS_URL_PREFIX", "/"),
+        ("ANALYTICS_TIER_NAMES", "growth"),
+        ("ANALYTICS_TIER_NAMES", {"growth": ""}),
+        ("ANALYTICS_TIER_NAMES", ["Growth"]),
+        ("ANALYTICS_UPGRADE_URL", "billing"),
+        ("ANALYTICS_UPGRADE_URL", "javascript:alert(1)"),
+        ("ANALYTICS_UPGRADE_URL", ""),
     ],
     ids=lambda v: str(v)[:32],
 )

@@ -173,6 +173,30 @@ def test_free_tier_sees_the_upgrade_panel(app: Flask, host: HostData) -> None:
     assert "hx-get" not in html
 
 
+def test_the_upgrade_panel_names_the_configured_plans_and_the_tenants_own(make_app) -> None:
+    app = make_app(
+        ANALYTICS_PAID_TIERS="team,business",
+        ANALYTICS_TIER_NAMES={"team": "Team", "business": "Business Cloud", "hobby": "Hobby (free)"},
+    )
+    client = log_in(app.test_client(), HostData(app).tenant("hobby"))
+    text = " ".join(re.sub(r"<[^>]+>", " ", client.get("/analytics/").get_data(as_text=True)).split())
+
+    assert "part of the Team and Business Cloud plans. Your workspace is on the Hobby (free) plan." in text
+    assert "Enterprise" not in text
+
+
+def test_the_upgrade_panel_has_no_call_to_action_without_an_upgrade_url(app: Flask, host: HostData) -> None:
+    html = log_in(app.test_client(), host.tenant("free")).get("/analytics/").get_data(as_text=True)
+    assert "aa-upgrade-action" not in html
+
+
+def test_the_upgrade_panel_links_to_the_upgrade_url(make_app) -> None:
+    app = make_app(ANALYTICS_UPGRADE_URL="/billing?plan=pro&from=analytics")
+    client = log_in(app.test_client(), HostData(app).tenant("free"))
+    html = client.get("/analytics/fragments/summary", headers=HX).get_data(as_text=True)
+    assert 'href="/billing?plan=pro&amp;from=analytics"' in html
+
+
 def test_free_tier_fragment_is_the_upgrade_panel_too(app: Flask, host: HostData) -> None:
     client = log_in(app.test_client(), host.tenant("free"))
     html = client.get("/analytics/fragments/heatmap", headers=HX).get_data(as_text=True)

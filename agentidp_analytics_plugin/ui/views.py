@@ -26,13 +26,14 @@ from typing import Any
 
 from flask import Response, abort, current_app, make_response, render_template, request, url_for
 
-from ..access import Audience, authorise, signed_out_response
+from ..access import Audience, PlanRequired, authorise, signed_out_response
 from ..aggregation import utc_today
 from ..blueprint import bp
 from ..errors import AnalyticsError, database_outage_as_503
 from ..params import parse_query
 from ..service import AnalyticsService
 from ..state import get_state
+from ..tiers import upgrade_context
 from .controls import PANEL_BY_NAME, PANELS, PRESETS, Controls, Links, api_args, canonical_query, read_controls
 from .rendering import ErrorState, partial, render_error, render_panel
 
@@ -119,9 +120,10 @@ def _page_refusal(exc: AnalyticsError, panels_only: bool) -> Response | str:
     if exc.status == 401:
         return signed_out_response()
     if exc.status == 403:
+        upgrade = upgrade_context(exc.tier if isinstance(exc, PlanRequired) else None)
         if panels_only:
-            return partial("upgrade")
-        return render_template("agentidp_analytics/tab.html", upgrade=True, alert=None)
+            return partial("upgrade", **upgrade)
+        return render_template("agentidp_analytics/tab.html", upgrade=True, alert=None, **upgrade)
     error = ErrorState(exc.code, exc.message)
     if panels_only:  # swapped into the panels' place: htmx needs a 200
         return render_error("panels", error)
@@ -148,7 +150,7 @@ def _fragment_refusal(exc: AnalyticsError, panel: str) -> Response | str:
     if exc.status == 401:
         return signed_out_response()
     if exc.status == 403:
-        return partial("upgrade")
+        return partial("upgrade", **upgrade_context(exc.tier if isinstance(exc, PlanRequired) else None))
     return make_response(render_error(panel, ErrorState(exc.code, exc.message)), 200, exc.headers)
 
 

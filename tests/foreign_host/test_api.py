@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from flask import Flask
@@ -191,3 +192,11 @@ def test_orbit_deleting_a_bot_keeps_the_orgs_totals(orbit: Flask, aggregated: Wo
     response = api_get(orbit.test_client(), "/analytics/usage-summary", aggregated.acme_key, **aggregated.period)
 
     assert response.get_json()["summary"]["totalApiCalls"] == 657
+
+
+def test_the_api_refusal_names_orbits_paid_tiers(orbit: Flask, world: World) -> None:
+    message = api_get(orbit.test_client(), "/analytics/usage-summary", world.hooli_key).get_json()["error"]["message"]
+    words = set(re.findall(r"[a-z]+", message.lower()))
+
+    assert {"growth", "scale"} <= words
+    assert not {"pro", "enterprise"} & words

@@ -48,46 +48,6 @@ def test_a_signed_out_htmx_request_gets_an_hx_redirect_to_orbits_sign_in(
     assert urlsplit(response.headers.get("HX-Redirect", "")).path == "/signin"
 
 
-# -- issue 8 point 7: copy names Orbit's own tiers --------------------------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 8 point 7: the upgrade panel says 'Pro and Enterprise' and 'Free plan' whatever "
-        "ANALYTICS_PAID_TIERS says"
-    ),
-)
-def test_the_upgrade_panel_names_orbits_paid_tiers_and_the_orgs_own(hooli_console: FlaskClient) -> None:
-    page = hooli_console.get("/analytics/").get_data(as_text=True)
-    words = set(re.findall(r"[a-z]+", page.lower()))
-
-    assert {"growth", "scale", "starter"} <= words
-    assert not {"pro", "enterprise"} & words
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 7: the upgrade panel has no call to action (ANALYTICS_UPGRADE_URL)",
-)
-def test_the_upgrade_panel_links_to_orbits_plans_page(hooli_console: FlaskClient) -> None:
-    links = scan(hooli_console.get("/analytics/").get_data(as_text=True)).links
-
-    assert "https://orbit.example/billing/plans" in {href for href, _ in links}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 7: the 403 message names 'Pro or Enterprise', not ANALYTICS_PAID_TIERS",
-)
-def test_the_api_refusal_names_orbits_paid_tiers(orbit: Flask, world: World) -> None:
-    message = api_get(orbit.test_client(), "/analytics/usage-summary", world.hooli_key).get_json()["error"]["message"]
-    words = set(re.findall(r"[a-z]+", message.lower()))
-
-    assert {"growth", "scale"} <= words
-    assert not {"pro", "enterprise"} & words
-
-
 # -- issue 8 point 9: no stale answers after a re-aggregation ---------------------------------------
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask.testing import FlaskClient
 
 from .conftest import MakeOrbit, console, orbit_with_world
@@ -53,3 +55,17 @@ def test_the_sidebar_shows_one_analytics_entry_after_many_apps_in_one_process(ma
     links = scan(client.get("/").get_data(as_text=True)).links
 
     assert [text for _, text in links].count("Analytics") == 1
+
+
+def test_the_upgrade_panel_names_orbits_paid_tiers_and_the_orgs_own(hooli_console: FlaskClient) -> None:
+    page = hooli_console.get("/analytics/").get_data(as_text=True)
+    words = set(re.findall(r"[a-z]+", page.lower()))
+
+    assert {"growth", "scale", "starter"} <= words
+    assert not {"pro", "enterprise"} & words
+
+
+def test_the_upgrade_panel_links_to_orbits_plans_page(hooli_console: FlaskClient) -> None:
+    links = scan(hooli_console.get("/analytics/").get_data(as_text=True)).links
+
+    assert "https://orbit.example/billing/plans" in {href for href, _ in links}
