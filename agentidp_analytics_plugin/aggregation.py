@@ -229,11 +229,13 @@ def run_aggregation(
     today: date | None = None,
     window: int = 3,
     on_day: ProgressCallback | None = None,
+    already_done: Callable[[Connection], bool] | None = None,
 ) -> AggregationReport:
     """Aggregate ``days`` (default: the pending ones), one transaction per day.
 
     Holds the advisory lock for the whole run; returns a "skipped" report at
-    once if another process has it. A day that fails is rolled back, logged
+    once if another process has it, and a "done-elsewhere" one if
+    ``already_done`` (checked under the lock) says the work is already done. A day that fails is rolled back, logged
     and reported in ``failed``; the other days still run.
     """
     today = today or utc_today()
@@ -245,6 +247,10 @@ def run_aggregation(
             log.info("Analytics aggregation skipped: another process holds the lock.")
             return report
         try:
+            if already_done is not None and already_done(conn):
+                report.status = "done-elsewhere"
+                log.info("Analytics aggregation not needed: this slot's run already finished.")
+                return report
             todo = sorted(set(days)) if days is not None else pending_days(conn, tables, today, window)
             conn.commit()
             for day in todo:

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Request, current_app
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.engine import Connection
 
-from . import boundary, call_setup, exporter, host_checks, migration_setup, mounting, scheduler, schema_migrations
+from . import (
+    boundary,
+    call_setup,
+    exporter,
+    host_checks,
+    job_slot,
+    migration_setup,
+    mounting,
+    scheduler,
+    schema_migrations,
+)
 from . import config as settings
 from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
 from .blueprint import analytics_blueprint
@@ -83,6 +95,7 @@ class AnalyticsState:
         *,
         today: date | None = None,
         on_day: ProgressCallback | None = None,
+        already_done: Callable[[Connection], bool] | None = None,
     ) -> AggregationReport:
         """Run the roll-up for ``days`` (default: pending ones) and record the job metrics."""
         if not self.tables_checked:
@@ -96,10 +109,11 @@ class AnalyticsState:
             today=today,
             window=current_app.config["ANALYTICS_REAGGREGATE_DAYS"],
             on_day=on_day,
+            already_done=already_done,
         )
         if report.status == "ran":
             self.job_gauges.record_run(report.seconds, len(report.failed), finished_at=started + report.seconds)
-        else:  # another process holds the lock: report what the database knows
+        else:  # another process holds the lock or did the work: report what the database knows
             self.job_gauges.refresh(force=True)
         return report
 
@@ -108,8 +122,15 @@ class AnalyticsState:
         return schema_migrations.upgrade()
 
     def aggregate_pending(self, today: date | None = None) -> AggregationReport:
-        """What the nightly job does: catch up every missing day and redo the recent window."""
+        """Catch up every missing day and redo the recent window (``today`` defaults to UTC today here)."""
         return self.aggregate(today=today)
+
+    def aggregate_scheduled(self) -> AggregationReport:
+        """The nightly job: :meth:`aggregate_pending` on the database's date, once per slot on every host."""
+        now = job_slot.database_now(self.engine)
+        config = current_app.config
+        since = job_slot.slot_start(now, config["ANALYTICS_JOB_HOUR"], config["ANALYTICS_JOB_MINUTE"])
+        return self.aggregate(today=now.date(), already_done=job_slot.already_ran(self.tables, since, now.date()))
 
     def status(self, today: date | None = None) -> dict[str, Any]:
         """Freshness of the aggregates, for the CLI and for API responses."""

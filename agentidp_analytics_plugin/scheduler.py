@@ -4,7 +4,8 @@ The job is started only by processes that serve requests. ``flask db
 upgrade`` and every other CLI command also build the app, and ``flask run
 --debug`` builds it twice (the reloader's parent and child): starting there
 would run the job in processes that exit, or twice. Under gunicorn each worker
-starts one; the advisory lock in the job makes only one of them work.
+starts one, and so does every app host; the advisory lock and the slot check
+(``job_slot``) make exactly one of them work each night.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def should_start(app: Flask) -> bool:
 def run_scheduled_job(app: Flask) -> None:
     """The scheduled entry point: one catch-up run inside an app context."""
     with app.app_context():
-        report = get_state(app).aggregate_pending()
+        report = get_state(app).aggregate_scheduled()
         log.info(
             "Analytics aggregation %s: %d day(s), %d rows in, %d rows out, %.2fs, %d failed.",
             report.status, len(report.days), report.rows_in, report.rows_out, report.seconds, len(report.failed),
