@@ -112,7 +112,9 @@ class AnalyticsState:
             already_done=already_done,
         )
         if report.status == "ran":
-            self.job_gauges.record_run(report.seconds, len(report.failed), finished_at=started + report.seconds)
+            self.job_gauges.record_run(
+                report.seconds, len(report.failed), finished_at=started + report.seconds, days=len(report.days)
+            )
         else:  # another process holds the lock or did the work: report what the database knows
             self.job_gauges.refresh(force=True)
         return report

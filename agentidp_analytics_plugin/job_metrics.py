@@ -85,11 +85,18 @@ class JobGauges:
         if value is not None:
             self._set_last_run(value)
 
-    def record_run(self, seconds: float, failed_days: int, finished_at: float) -> None:
-        """What a run in this process observed; the last-run time is then confirmed by the database."""
+    def record_run(self, seconds: float, failed_days: int, finished_at: float, days: int = 1) -> None:
+        """What a run in this process observed.
+
+        The last-run time of a run that rolled days up is the ledger's, as every
+        other process and host reads it, so that all of them report one value;
+        a run with no day to roll up leaves no ledger row and reports its own end.
+        """
         self.metrics.job_duration_ms.set(seconds * 1000)
         if failed_days:
             self.metrics.job_failures.inc(failed_days)
+        elif days:
+            self.refresh(force=True)
         else:
             self._set_last_run(finished_at)
 
