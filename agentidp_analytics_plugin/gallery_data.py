@@ -28,6 +28,7 @@ from sqlalchemy.pool import StaticPool
 
 from . import schema_migrations
 from .aggregation import run_aggregation
+from .call_flush import BucketKey, apply_batch
 from .metrics import build_metrics
 from .params import ENDPOINTS
 from .schema import Tables, build_tables
@@ -176,6 +177,52 @@ def generate(scenario: Scenario) -> tuple[list[tuple[uuid.UUID, str]], list[Usag
     return agents, usage
 
 
+#: The mock host's API: (method, route template, relative weight, 4xx share, 5xx share).
+MOCK_ENDPOINTS = (
+    ("GET", "/api/agents/<uuid:agent_id>", 10.0, 0.01, 0.001),
+    ("POST", "/oauth/token", 6.0, 0.03, 0.002),
+    ("GET", "/api/agents/<uuid:agent_id>/credentials", 3.0, 0.02, 0.0),
+    ("POST", "/api/agents/<uuid:agent_id>/credentials/rotate", 0.4, 0.05, 0.01),
+    ("GET", "/api/usage", 2.0, 0.0, 0.0),
+    ("DELETE", "/api/agents/<uuid:agent_id>", 0.1, 0.1, 0.0),
+    ("GET", "<unmatched>", 0.3, 1.0, 0.0),
+)
+#: Agents whose calls are generated (the 500-agent state stays quick to build).
+CALL_PATTERN_AGENTS = 40
+
+
+def generate_calls(scenario: Scenario, agents: list[tuple[uuid.UUID, str]]) -> dict[BucketKey, list[float]]:
+    """Per-endpoint call counts like the request hook's: a few busy endpoints, and a 5xx burst on one.
+
+    The token endpoint fails with 5xx for three days in the middle of the period.
+    """
+    rng = random.Random(scenario.seed * 7919)
+    last = MOCK_TODAY - timedelta(days=1)
+    dates = [last - timedelta(days=scenario.days - 1 - i) for i in range(scenario.days)]
+    burst = set(dates[len(dates) // 2 : len(dates) // 2 + 3])
+    buckets: dict[BucketKey, list[float]] = {}
+    for rank, (agent_id, _) in enumerate(agents[:CALL_PATTERN_AGENTS]):
+        scale = max(2.0, 120.0 / (1 + rank * 0.5))
+        for day in dates:
+            if rng.random() < 0.1:
+                continue
+            for method, route, weight, client_share, server_share in MOCK_ENDPOINTS:
+                calls = int(scale * weight * rng.uniform(0.3, 1.2) / 10)
+                if calls <= 0:
+                    continue
+                if route == "/oauth/token" and day in burst:
+                    server_share = 0.35
+                client = int(round(calls * client_share * rng.uniform(0.5, 1.5)))
+                server = int(round(calls * server_share * rng.uniform(0.5, 1.5)))
+                client, server = min(client, calls), min(server, calls - min(client, calls))
+                latency = 40.0 if route == "/oauth/token" else 8.0
+                for status, count in (("2xx", calls - client - server), ("4xx", client), ("5xx", server)):
+                    if count > 0:
+                        key: BucketKey = (MOCK_TENANT, agent_id, day, method, route, status)
+                        buckets[key] = [count, round(count * latency * rng.uniform(0.6, 1.6), 1)]
+    return buckets
+
+
 def _database(tables: Tables) -> sa.Engine:
     """A fresh in-memory SQLite with the host tables and the plugin's migrated ones."""
     engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -218,6 +265,8 @@ def build(scenario: Scenario) -> MockTenant:
     report = run_aggregation(engine, tables, days=days, today=MOCK_TODAY, window=0)
     if not report.ok:
         raise RuntimeError(f"The gallery's mock roll-up failed: {report.failed}")
+    # Call patterns go in the way the request hook's flush adds them.
+    apply_batch(engine, tables, f"gallery:{scenario.name}", generate_calls(scenario, agents))
     service = AnalyticsService(engine, tables, build_metrics(ENDPOINTS), cache=None, ttl={})
     return MockTenant(scenario, agents, usage, service)
 

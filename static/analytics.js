@@ -288,7 +288,138 @@
     });
   }
 
-  var BUILDERS = { heatmap: buildHeatmap, trends: buildTrends };
+  // Colours come from CSS variables on the panel (defined on .aa), so a host's theme reaches the chart.
+  function cssVarOf(element, name, fallback) {
+    var value = getComputedStyle(element).getPropertyValue(name);
+    return value && value.trim() ? value.trim() : fallback;
+  }
+
+  function buildCalls(canvas, data) {
+    var text = cssVarOf(canvas, '--aa-text', '#1f2328');
+    var grid = cssVarOf(canvas, '--aa-grid', '#d0d7de');
+    var colours = {
+      ok: cssVarOf(canvas, '--aa-calls-ok', '#0072B2'),
+      clientErrors: cssVarOf(canvas, '--aa-calls-4xx', '#E69F00'),
+      serverErrors: cssVarOf(canvas, '--aa-calls-5xx', '#D55E00')
+    };
+    canvas.parentElement.style.height = Math.max(160, data.labels.length * 30 + 80) + 'px';
+    var datasets = data.series.map(function (series) {
+      return {
+        label: series.label,
+        data: series.data,
+        backgroundColor: colours[series.key],
+        borderColor: colours[series.key],
+        borderWidth: 0,
+        stack: 'calls'
+      };
+    });
+    return new Chart(canvas, {
+      type: 'bar',
+      data: { labels: data.labels, datasets: datasets },
+      options: {
+        indexAxis: 'y',
+        maintainAspectRatio: false,
+        responsive: true,
+        animation: animationsOff() ? false : { duration: 300 },
+        interaction: { mode: 'index', intersect: false },
+        plugins: {
+          legend: { labels: { color: text } },
+          tooltip: {
+            callbacks: {
+              title: function (items) {
+                return items.length ? data.labels[items[0].dataIndex] : '';
+              },
+              footer: function (items) {
+                if (!items.length) {
+                  return '';
+                }
+                var rate = data.errorRates[items[0].dataIndex] || 0;
+                return 'Error rate: ' + (rate * 100).toFixed(1) + '%';
+              }
+            }
+          }
+        },
+        scales: {
+          x: {
+            stacked: true,
+            beginAtZero: true,
+            grid: { color: grid },
+            ticks: { color: text, precision: 0 },
+            title: { display: true, text: 'Calls', color: text }
+          },
+          y: {
+            stacked: true,
+            grid: { display: false },
+            afterFit: function (scale) {
+              scale.width = Math.min(scale.width, 260);
+            },
+            ticks: {
+              color: text,
+              callback: function (value) {
+                return truncate(data.labels[value] || '', 38);
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+
+  var BUILDERS = { heatmap: buildHeatmap, trends: buildTrends, calls: buildCalls };
+
+  // Tables marked data-aa-sortable sort in the page: every row is already there. Each heading is a
+  // button (keyboard: Tab, then Enter or Space); the sorted column carries aria-sort, and a second
+  // press reverses it. Numbers sort by the cell's data-value, text by its text in locale order.
+  function sortTable(button) {
+    var th = button.closest('th');
+    var table = button.closest('table');
+    var tbody = table && table.tBodies[0];
+    if (!th || !tbody) {
+      return;
+    }
+    var column = Array.prototype.indexOf.call(th.parentElement.children, th);
+    var numeric = button.getAttribute('data-sort-type') === 'number';
+    var current = th.getAttribute('aria-sort');
+    var direction = current ? (current === 'ascending' ? 'descending' : 'ascending') : (numeric ? 'descending' : 'ascending');
+    var rows = Array.prototype.slice.call(tbody.rows);
+    var keyed = rows.map(function (row, index) {
+      var cell = row.children[column];
+      if (!cell) {
+        return { row: row, index: index, value: numeric ? 0 : '' };
+      }
+      var value = numeric ? parseFloat(cell.getAttribute('data-value')) || 0 : cell.textContent.trim().toLowerCase();
+      return { row: row, index: index, value: value };
+    });
+    keyed.sort(function (a, b) {
+      var order = numeric ? a.value - b.value : a.value.localeCompare(b.value);
+      if (direction === 'descending') {
+        order = -order;
+      }
+      return order || a.index - b.index;
+    });
+    keyed.forEach(function (item) {
+      tbody.appendChild(item.row);
+    });
+    th.parentElement.querySelectorAll('th').forEach(function (other) {
+      other.removeAttribute('aria-sort');
+      var arrow = other.querySelector('.aa-sort-arrow');
+      if (arrow) {
+        arrow.textContent = '\u2195';
+      }
+    });
+    th.setAttribute('aria-sort', direction);
+    var mine = th.querySelector('.aa-sort-arrow');
+    if (mine) {
+      mine.textContent = direction === 'ascending' ? '\u25B2' : '\u25BC';
+    }
+  }
+
+  document.addEventListener('click', function (event) {
+    var button = event.target && event.target.closest ? event.target.closest('button[data-sort-key]') : null;
+    if (button && button.closest('table[data-aa-sortable]')) {
+      sortTable(button);
+    }
+  });
 
   function build(canvas) {
     if (charts.has(canvas) || !canvas.isConnected) {

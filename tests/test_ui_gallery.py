@@ -206,3 +206,17 @@ def test_no_inline_script_or_style_anywhere(gallery_client: FlaskClient) -> None
         assert re.search(r"<[^>]+\son[a-z]+=", html) is None
         for tag in re.findall(r"<script\b[^>]*>", html):
             assert 'type="application/json"' in tag or " src=" in tag
+
+
+def test_the_gallerys_call_patterns_come_from_the_real_service_with_a_failure_burst(gallery_client):
+    html = gallery_client.get("/analytics/_gallery/typical/calls").get_data(as_text=True)
+    mock = _mock("typical")
+    start, end = mock.period
+    with mock.lock:
+        patterns = mock.service.get_call_patterns(mock.tenant_id, start, end)
+    endpoints = [(e["method"], e["route"]) for e in patterns["endpoints"]]
+    assert len(endpoints) >= 5
+    token = next(e for e in patterns["endpoints"] if e["route"] == "/oauth/token")
+    burst = [d for d in token["daily"] if d["serverErrors"] > d["calls"] // 5]
+    assert 1 <= len(burst) <= 3  # the three-day 5xx burst, not a steady failure rate
+    assert f"{patterns['totalCalls']:,} API calls" in html

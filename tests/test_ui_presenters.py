@@ -123,3 +123,51 @@ def test_heatmap_bins_are_contiguous_from_one_to_the_maximum(values: list[int]) 
     bins = heatmap_bins(values)
     assert bins[0][0] == 1 and bins[-1][1] == max(values) and len(bins) <= HEATMAP_STEPS
     assert all(b[0] == a[1] + 1 and a[0] <= a[1] for a, b in zip(bins, bins[1:], strict=False))
+
+
+def _endpoint(method: str, route: str, calls: int, client: int, server: int) -> dict:
+    return {
+        "method": method,
+        "route": route,
+        "calls": calls,
+        "clientErrors": client,
+        "serverErrors": server,
+        "errorRate": round((client + server) / calls, 4),
+        "share": 0.0,
+        "meanLatencyMs": 1.0,
+        "topAgents": [],
+        "daily": [],
+    }
+
+
+def test_call_pattern_chart_splits_each_bar_into_successful_4xx_and_5xx():
+    from agentidp_analytics_plugin.ui.presenters import call_patterns_context
+
+    patterns = {
+        "period": {"from": "2026-01-01", "to": "2026-01-02"},
+        "totalCalls": 10,
+        "endpoints": [_endpoint("GET", "/a", 10, 2, 1)],
+    }
+    series = {s["key"]: s["data"] for s in call_patterns_context(patterns)["payload"]["series"]}
+    assert series == {"ok": [7], "clientErrors": [2], "serverErrors": [1]}
+
+
+def test_call_pattern_chart_draws_the_ten_busiest_and_the_table_lists_all():
+    from agentidp_analytics_plugin.ui.presenters import call_patterns_context
+
+    endpoints = [_endpoint("GET", f"/r{i}", 100 - i, 0, 0) for i in range(14)]
+    ctx = call_patterns_context(
+        {"period": {"from": "2026-01-01", "to": "2026-01-01"}, "totalCalls": 1, "endpoints": endpoints}
+    )
+    assert len(ctx["payload"]["labels"]) == 10 and len(ctx["rows"]) == 14
+    assert ctx["payload"]["labels"][0] == "GET /r0"
+
+
+def test_call_pattern_caption_names_the_endpoint_with_the_highest_error_rate():
+    from agentidp_analytics_plugin.ui.presenters import call_patterns_context
+
+    endpoints = [_endpoint("GET", "/busy", 100, 1, 0), _endpoint("POST", "/token", 10, 0, 4)]
+    ctx = call_patterns_context(
+        {"period": {"from": "2026-01-01", "to": "2026-01-01"}, "totalCalls": 110, "endpoints": endpoints}
+    )
+    assert (ctx["noisiest"]["method"], ctx["noisiest"]["route"]) == ("POST", "/token")

@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 
 from agentidp_analytics_plugin.aggregation import utc_today
 from host_app import HostData
-from ui_helpers import create_ui_pg_database, log_in, roll_up
+from ui_helpers import count_calls, create_ui_pg_database, log_in, roll_up
 
-PANELS = ("summary", "heatmap", "trends", "rotations")
+PANELS = ("summary", "heatmap", "trends", "rotations", "calls")
 HX = {"HX-Request": "true"}
 
 
@@ -43,6 +43,15 @@ def pro(app: Flask, host: HostData) -> dict[str, uuid.UUID]:
     rows.append((tenant, busy, days[0], "credential_rotations", 1))
     host.events(rows)
     roll_up(app, days, today)
+    count_calls(
+        app,
+        {
+            (tenant, busy, days[0], "GET", "/api/agents/<uuid:agent_id>", "2xx"): [40, 400.0],
+            (tenant, busy, days[1], "GET", "/api/agents/<uuid:agent_id>", "5xx"): [2, 80.0],
+            (tenant, quiet, days[0], "POST", "/oauth/token", "2xx"): [5, 50.0],
+            (tenant, quiet, days[1], "POST", "/oauth/token", "4xx"): [1, 5.0],
+        },
+    )
     return {"tenant": tenant, "busy": busy, "quiet": quiet}
 
 
@@ -142,10 +151,13 @@ def test_heatmap_lists_busiest_first(pro_client: FlaskClient) -> None:
         ("rotations", "range=30&agentId=" + str(uuid.UUID(int=1)), "AGENT_NOT_FOUND"),
         ("summary", "range=30&agentId=" + str(uuid.UUID(int=1)), "AGENT_NOT_FOUND"),
         ("trends", "range=30&agentId=nope", "INVALID_AGENT_ID"),
+        ("calls", "range=custom&from={d120}&to={today}", "INVALID_DATE_RANGE"),
+        ("calls", "range=30&agentId=" + str(uuid.UUID(int=1)), "AGENT_NOT_FOUND"),
     ],
     ids=[
         "range-too-long", "from-after-to", "granularity", "malformed-agent", "foreign-agent", "bad-date",
         "rotations-malformed-agent", "rotations-foreign-agent", "summary-foreign-agent", "trends-malformed-agent",
+        "calls-range-too-long", "calls-foreign-agent",
     ],
 )
 def test_invalid_controls_show_an_inline_error(pro_client: FlaskClient, panel: str, query: str, code: str) -> None:
@@ -279,3 +291,26 @@ def test_the_heatmap_fetches_only_the_busiest_agents_but_counts_them_all(app: Fl
     assert "busy &lt;b&gt;bot&lt;/b&gt;" in html and ">quiet<" not in html
     html = client.get("/analytics/fragments/heatmap?range=30&all=1", headers=HX).get_data(as_text=True)
     assert "Showing 2 of 2 agents" in html and ">quiet<" in html
+
+
+def test_call_patterns_list_every_endpoint_busiest_first_sorted_by_calls(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/fragments/calls?range=30", headers=HX).get_data(as_text=True)
+    endpoints = re.findall(r'<tr data-endpoint="([^"]+)"', html)
+    assert endpoints == ["GET /api/agents/&lt;uuid:agent_id&gt;", "POST /oauth/token"]
+    assert re.search(r'aria-sort="descending">\s*<button[^>]*data-sort-key="calls"', html)
+    assert len(re.findall(r"<button type=\"button\" class=\"aa-sort\"", html)) == 8  # every column sorts
+
+
+def test_call_patterns_show_errors_rate_and_the_busiest_agent(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/fragments/calls?range=30", headers=HX).get_data(as_text=True)
+    row = html.split('<tr data-endpoint="GET')[1].split("</tr>")[0]
+    assert 'data-value="2">2</td>' in row  # 5xx
+    assert "4.8%" in row  # 2 of 42 calls failed
+    assert "busy &lt;b&gt;bot&lt;/b&gt;" in row
+
+
+def test_call_patterns_follow_the_agent_filter(pro_client: FlaskClient, pro: dict) -> None:
+    html = pro_client.get(f"/analytics/fragments/calls?range=30&agentId={pro['quiet']}", headers=HX).get_data(
+        as_text=True
+    )
+    assert re.findall(r'<tr data-endpoint="([^"]+)"', html) == ["POST /oauth/token"]

@@ -8,6 +8,7 @@ from datetime import date
 from flask import Flask
 from flask.testing import FlaskClient
 
+from agentidp_analytics_plugin.call_flush import BucketKey, apply_batch
 from agentidp_analytics_plugin.state import get_state
 from testenv import PG_DATABASE, fresh_database
 
@@ -29,3 +30,9 @@ def roll_up(app: Flask, days: list[date], today: date) -> None:
     with app.app_context():
         report = get_state(app).aggregate(days=sorted(set(days)), today=today)
         assert not getattr(report, "failed", None), report
+
+
+def count_calls(app: Flask, buckets: dict[BucketKey, list[float]]) -> None:
+    """Add per-endpoint call counts the way the request hook's flush does."""
+    state = get_state(app)
+    assert apply_batch(state.engine, state.tables, f"test:{uuid.uuid4().hex}", buckets).applied == 1

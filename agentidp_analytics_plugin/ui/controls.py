@@ -15,6 +15,7 @@ from typing import Any
 
 from ..params import (
     AGENT_ACTIVITY,
+    CALL_PATTERNS,
     DIRECTIONS,
     ROTATION_DEFAULT_DIRECTIONS,
     ROTATION_DEFAULT_SORT,
@@ -43,6 +44,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("heatmap", "Agent activity", AGENT_ACTIVITY),
     Panel("trends", "Token trends", TOKEN_TRENDS),
     Panel("rotations", "Credential rotations", ROTATIONS),
+    Panel("calls", "Call patterns", CALL_PATTERNS),
 )
 PANEL_BY_NAME: dict[str, Panel] = {p.name: p for p in PANELS}
 PANEL_NAMES = frozenset(PANEL_BY_NAME)

@@ -173,3 +173,76 @@ def rotations_context(table: Mapping[str, Any], controls: Controls, links: Links
         "stale_count": sum(1 for r in rows if r["stale"]),
         "empty": not rows,
     }
+
+
+#: Endpoints drawn in the call-pattern chart (the table lists every one).
+CHART_ENDPOINTS = 10
+
+#: The call-pattern table's columns: key, heading, and whether it sorts as text.
+CALL_COLUMNS = (
+    ("endpoint", "Endpoint", True),
+    ("calls", "Calls", False),
+    ("share", "Share of calls", False),
+    ("clientErrors", "4xx", False),
+    ("serverErrors", "5xx", False),
+    ("errorRate", "Error rate", False),
+    ("meanLatencyMs", "Mean latency (ms)", False),
+    ("topAgent", "Busiest agent", True),
+)
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.1f}%"
+
+
+def call_patterns_context(patterns: Mapping[str, Any]) -> dict[str, Any]:
+    """Table rows (busiest endpoint first, as the service orders them) and the chart's top endpoints.
+
+    The chart stacks each endpoint's calls as successful (neither 4xx nor 5xx),
+    client errors and server errors, so the error share reads off each bar.
+    """
+    endpoints = list(patterns["endpoints"])
+    rows = []
+    for e in endpoints:
+        top = e["topAgents"][0] if e["topAgents"] else None
+        rows.append(
+            {
+                "method": e["method"],
+                "route": e["route"],
+                "calls": e["calls"],
+                "clientErrors": e["clientErrors"],
+                "serverErrors": e["serverErrors"],
+                "errorRate": e["errorRate"],
+                "errorRateText": _percent(e["errorRate"]),
+                "share": e["share"],
+                "shareText": _percent(e["share"]),
+                "meanLatencyMs": e["meanLatencyMs"],
+                "topAgent": (top["agentName"] or top["agentId"]) if top else "",
+                "topAgentCalls": top["calls"] if top else 0,
+            }
+        )
+    charted = endpoints[:CHART_ENDPOINTS]
+    payload = {
+        "labels": [f"{e['method']} {e['route']}" for e in charted],
+        "series": [
+            {
+                "key": "ok",
+                "label": "Successful",
+                "data": [e["calls"] - e["clientErrors"] - e["serverErrors"] for e in charted],
+            },
+            {"key": "clientErrors", "label": "Client errors (4xx)", "data": [e["clientErrors"] for e in charted]},
+            {"key": "serverErrors", "label": "Server errors (5xx)", "data": [e["serverErrors"] for e in charted]},
+        ],
+        "errorRates": [e["errorRate"] for e in charted],
+    }
+    noisiest = max(endpoints, key=lambda e: (e["errorRate"], e["calls"]), default=None)
+    return {
+        "rows": rows,
+        "columns": CALL_COLUMNS,
+        "payload": payload,
+        "charted": len(charted),
+        "total_calls": patterns["totalCalls"],
+        "noisiest": noisiest if noisiest and noisiest["errorRate"] > 0 else None,
+        "empty": not endpoints,
+        "period": patterns["period"],
+    }

@@ -55,6 +55,8 @@ def panel_data(
         return service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id, top=top)
     if panel == "trends":
         return service.get_token_trends(tenant_id, q.from_, q.to, q.granularity, q.agent_id)
+    if panel == "calls":
+        return service.get_call_patterns(tenant_id, q.from_, q.to, q.agent_id)
     return service.get_credential_rotations(
         tenant_id,
         q.from_,

@@ -142,9 +142,9 @@ def test_tab_fits_a_phone(page: Any, demo_url: str, artifacts: Path, console_err
 
 def test_gallery_renders_every_state(page: Any, gallery_url: str, artifacts: Path, console_errors: list[str]) -> None:
     page.goto(f"{gallery_url}/analytics/_gallery")
-    wait_for_charts(page, count=11)  # 5 states with data x 2 charts + the weekly trends
+    wait_for_charts(page, count=16)  # 5 states with data x 3 charts + the weekly trends
     for state in ("empty",):
-        assert page.locator(f"#gallery-{state} [data-state=empty]").count() == 4
+        assert page.locator(f"#gallery-{state} [data-state=empty]").count() == 5
     assert chart_info(page, "aa-heatmap-canvas-one-agent")["points"][0] > 0
     assert chart_info(page, "aa-trends-canvas-typical")["points"] == [30] * 4
     assert chart_info(page, "aa-trends-canvas-typical-week")["points"] == [5] * 4
@@ -156,13 +156,13 @@ def test_gallery_renders_every_state(page: Any, gallery_url: str, artifacts: Pat
 
 def test_gallery_show_all_draws_500_agents(page: Any, gallery_url: str, console_errors: list[str]) -> None:
     page.goto(f"{gallery_url}/analytics/_gallery#gallery-agents-500")
-    wait_for_charts(page, count=11)
+    wait_for_charts(page, count=16)
     before = page.evaluate("window.analyticsCharts.size")
     page.click("#aa-heatmap-toggle-agents-500")
     page.wait_for_function(
         "() => document.querySelector('#aa-body-heatmap-agents-500').dataset.agentsShown === '500'"
     )
-    wait_for_charts(page, count=11)
+    wait_for_charts(page, count=16)
     info = page.evaluate(
         """() => { const c = window.analyticsCharts.get('aa-heatmap-canvas-agents-500');
                    const d = JSON.parse(document.getElementById('aa-heatmap-data-agents-500').textContent);
@@ -170,4 +170,39 @@ def test_gallery_show_all_draws_500_agents(page: Any, gallery_url: str, console_
     )
     assert info[0] == info[1] and info[2] == 500
     assert page.evaluate("window.analyticsCharts.size") == before  # the old chart was destroyed, not leaked
+    assert console_errors == []
+
+
+def _call_rows(page: Any, column: int) -> list[str]:
+    return page.locator(f"#aa-body-calls-typical tbody tr > :nth-child({column})").all_inner_texts()
+
+
+def _numbers(texts: list[str]) -> list[float]:
+    return [float(t.replace(",", "").replace("%", "").replace("\u26a0", "").strip()) for t in texts]
+
+
+def test_call_patterns_chart_and_keyboard_sorted_table(page: Any, gallery_url: str, console_errors: list[str]) -> None:
+    page.goto(f"{gallery_url}/analytics/_gallery#gallery-typical")
+    wait_for_charts(page, count=16)
+    chart = chart_info(page, "aa-calls-canvas-typical")
+    assert chart["type"] == "bar"
+    assert chart["datasets"] == ["Successful", "Client errors (4xx)", "Server errors (5xx)"]
+    rows = page.locator("#aa-body-calls-typical tbody tr").count()
+    assert chart["points"] == [min(rows, 10)] * 3
+    calls = _numbers(_call_rows(page, 2))
+    assert calls == sorted(calls, reverse=True)  # busiest first, as the heading says
+    assert page.locator("#aa-body-calls-typical th[aria-sort=descending] #aa-csort-calls-typical").count() == 1
+    page.focus("#aa-csort-serverErrors-typical")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#aa-body-calls-typical th[aria-sort=descending] #aa-csort-serverErrors-typical")
+    assert page.locator("#aa-body-calls-typical th[aria-sort]").count() == 1
+    errors = _numbers(_call_rows(page, 5))
+    assert errors == sorted(errors, reverse=True) and errors[0] > 0
+    page.keyboard.press("Space")
+    page.wait_for_selector("#aa-body-calls-typical th[aria-sort=ascending] #aa-csort-serverErrors-typical")
+    assert _numbers(_call_rows(page, 5)) == sorted(errors)
+    page.click("#aa-csort-endpoint-typical")
+    page.wait_for_selector("#aa-body-calls-typical th[aria-sort=ascending] #aa-csort-endpoint-typical")
+    names = [t.lower() for t in _call_rows(page, 1)]
+    assert names == sorted(names)
     assert console_errors == []
