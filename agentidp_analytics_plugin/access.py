@@ -10,7 +10,7 @@ from the host's Bearer-token resolver and counts against ``ANALYTICS_RATELIMIT``
 host's dashboard session and counts against ``ANALYTICS_RATELIMIT_UI``. Every
 refusal is an :class:`~.errors.AnalyticsError`; the API renders it as the JSON
 error shape, the tab as a state of the page or panel (see
-:func:`signed_out_response` for the one refusal the tab hands to the host).
+:mod:`.signin` for the one refusal the tab hands to the host).
 
 The flag gate applies to the whole blueprint, tab and assets included: with
 ``ANALYTICS_ENABLED`` false it raises a plain ``NotFound`` that the plugin
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 
-from flask import Response, abort, current_app, g, make_response, request
+from flask import current_app, g, request
 from werkzeug.exceptions import NotFound
 
 from . import errors
@@ -101,16 +101,3 @@ def authorise(audience: Audience) -> Tenant:
         state.limiter.check_tab()
     return tenant
 
-
-def signed_out_response() -> Response:
-    """The tab's answer to a visitor without a session: the host's own sign-in flow takes over.
-
-    An htmx request (a panel loading after the session expired) gets 401 with
-    ``HX-Refresh``, so htmx reloads the whole page; a page load gets the
-    host's 401 handling.
-    """
-    if request.headers.get("HX-Request"):
-        response = make_response("", 401)
-        response.headers["HX-Refresh"] = "true"
-        return response
-    abort(401)

@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_TIER_NAMES": {},
     # Where the upgrade panel's call to action leads (a URL or a path); None hides it.
     "ANALYTICS_UPGRADE_URL": None,
+    # The host's sign-in view (an endpoint name for url_for) and the query parameter it reads the
+    # page to come back to from; None: signed-out visitors get a 401 page in the host's layout.
+    "ANALYTICS_LOGIN_ENDPOINT": None,
+    "ANALYTICS_LOGIN_NEXT_PARAM": "next",
     "ANALYTICS_API_TENANT_RESOLVER": None,
     "ANALYTICS_UI_TENANT_RESOLVER": None,
     # Host tables (the plugin reads them, never writes them).
@@ -312,6 +316,18 @@ def validate(config: MutableMapping[str, Any]) -> None:
     config["ANALYTICS_PAID_TIERS"] = parse_tiers("ANALYTICS_PAID_TIERS", config["ANALYTICS_PAID_TIERS"])
     config["ANALYTICS_TIER_NAMES"] = parse_tier_names("ANALYTICS_TIER_NAMES", config["ANALYTICS_TIER_NAMES"])
     _check_link("ANALYTICS_UPGRADE_URL", config["ANALYTICS_UPGRADE_URL"])
+    login = config["ANALYTICS_LOGIN_ENDPOINT"]
+    if login is not None and (not isinstance(login, str) or not login.strip() or any(c in login for c in " /:")):
+        raise ValueError(
+            "ANALYTICS_LOGIN_ENDPOINT must be the endpoint name of the host's sign-in view, as url_for() takes it "
+            f"(e.g. 'auth.login'), or None; got {login!r}."
+        )
+    next_param = config["ANALYTICS_LOGIN_NEXT_PARAM"]
+    if not isinstance(next_param, str) or not next_param.strip() or any(c in next_param for c in " &=?#"):
+        raise ValueError(
+            "ANALYTICS_LOGIN_NEXT_PARAM must be the query parameter the sign-in view reads the page to come back to "
+            f"from (e.g. 'next'); got {next_param!r}."
+        )
     for key in _TABLE_KEYS:
         name = config[key]
         if not isinstance(name, str) or not name.replace("_", "").isalnum():

@@ -38,6 +38,7 @@ from .ratelimit import RateLimits, exempt_from_host_limiters
 from .read_routing import ReadRouter
 from .schema import Tables, build_tables
 from .service import AnalyticsService
+from .signin import check_login_endpoint
 from .state import EXTENSION_KEY
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,8 @@ class AnalyticsPlugin:
     :mod:`agentidp_analytics_plugin.config`:
 
     ``ANALYTICS_ENABLED``, ``ANALYTICS_FREE_TIER`` (both per request),
-    ``ANALYTICS_PAID_TIERS``, ``ANALYTICS_TIER_NAMES``, ``ANALYTICS_UPGRADE_URL``, ``ANALYTICS_API_TENANT_RESOLVER``,
+    ``ANALYTICS_PAID_TIERS``, ``ANALYTICS_TIER_NAMES``, ``ANALYTICS_UPGRADE_URL``,
+    ``ANALYTICS_LOGIN_ENDPOINT``, ``ANALYTICS_LOGIN_NEXT_PARAM``, ``ANALYTICS_API_TENANT_RESOLVER``,
     ``ANALYTICS_UI_TENANT_RESOLVER``, ``ANALYTICS_TENANTS_TABLE``,
     ``ANALYTICS_AGENTS_TABLE``, ``ANALYTICS_USAGE_EVENTS_TABLE``,
     ``ANALYTICS_BASE_TEMPLATE``, ``ANALYTICS_NAV_CONFIG_KEY``,
@@ -230,6 +232,7 @@ class AnalyticsPlugin:
         blueprint = analytics_blueprint()
         mounting.mount(app, blueprint)
         exempt_from_host_limiters(app, blueprint, state.limiter.limiter)
+        check_login_endpoint(app)
         boundary.install(app, lambda: state.engines.read_bound if state.engines.bounded else None)
         app.cli.add_command(analytics_cli)
         state.scheduled = scheduler.schedule(app)

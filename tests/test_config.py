@@ -151,6 +151,11 @@ def test_numbers_and_lists_from_strings_are_parsed(key, raw, parsed):
         ("ANALYTICS_UPGRADE_URL", "billing"),
         ("ANALYTICS_UPGRADE_URL", "javascript:alert(1)"),
         ("ANALYTICS_UPGRADE_URL", ""),
+        ("ANALYTICS_LOGIN_ENDPOINT", "/login"),
+        ("ANALYTICS_LOGIN_ENDPOINT", ""),
+        ("ANALYTICS_LOGIN_ENDPOINT", 7),
+        ("ANALYTICS_LOGIN_NEXT_PARAM", ""),
+        ("ANALYTICS_LOGIN_NEXT_PARAM", "next=1"),
     ],
     ids=lambda v: str(v)[:32],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -64,10 +65,107 @@ def test_tab_needs_a_signed_in_tenant(app: Flask) -> None:
     assert app.test_client().get("/analytics/").status_code == 401
 
 
+def test_without_a_login_endpoint_a_signed_out_visit_gets_a_401_page_in_the_host_layout(app: Flask) -> None:
+    response = app.test_client().get("/analytics/?range=7")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 401
+    assert "<nav>" in html and 'data-state="signed-out"' in html and "Sign in" in html
+
+
 def test_fragment_without_session_asks_htmx_to_reload_the_page(app: Flask) -> None:
     response = app.test_client().get("/analytics/fragments/summary", headers=HX)
     assert response.status_code == 401
     assert response.headers["HX-Refresh"] == "true"
+
+
+def _with_login(make_app, **config) -> Flask:
+    def add_login(app: Flask) -> None:
+        app.add_url_rule("/login", "login", lambda: "the host's sign-in page")
+
+    return make_app(before_plugins=add_login, **{"ANALYTICS_LOGIN_ENDPOINT": "login", **config})
+
+
+def _login_target(url: str, param: str = "next") -> tuple[str, list[str]]:
+    parts = urlsplit(url)
+    return parts.path, parse_qs(parts.query)[param]
+
+
+def test_a_signed_out_visit_goes_to_the_login_endpoint_with_the_page_to_come_back_to(make_app) -> None:
+    response = _with_login(make_app).test_client().get("/analytics/?range=7&granularity=week")
+    assert response.status_code == 302
+    assert _login_target(response.headers["Location"]) == ("/login", ["/analytics/?range=7&granularity=week"])
+
+
+def test_a_signed_out_panel_request_gets_hx_redirect_back_to_the_page_it_was_on(make_app) -> None:
+    client = _with_login(make_app).test_client()
+    response = client.get(
+        "/analytics/fragments/trends?range=90",
+        headers={**HX, "HX-Current-URL": "http://localhost/analytics/?range=90&agentId=x"},
+    )
+    assert response.status_code == 401
+    assert _login_target(response.headers["HX-Redirect"]) == ("/login", ["/analytics/?range=90&agentId=x"])
+
+
+def test_a_signed_out_control_change_comes_back_to_the_period_it_asked_for(make_app) -> None:
+    response = _with_login(make_app).test_client().get("/analytics/?range=30", headers=HX)
+    assert _login_target(response.headers["HX-Redirect"]) == ("/login", ["/analytics/?range=30"])
+
+
+def test_a_panel_url_from_another_site_never_becomes_the_way_back(make_app) -> None:
+    response = _with_login(make_app).test_client().get(
+        "/analytics/fragments/summary", headers={**HX, "HX-Current-URL": "https://evil.example/analytics/"}
+    )
+    assert _login_target(response.headers["HX-Redirect"]) == ("/login", ["/analytics/"])
+
+
+def test_the_login_next_parameter_is_configurable(make_app) -> None:
+    app = _with_login(make_app, ANALYTICS_LOGIN_NEXT_PARAM="return_to")
+    response = app.test_client().get("/analytics/")
+    assert _login_target(response.headers["Location"], "return_to") == ("/login", ["/analytics/"])
+
+
+def test_the_json_api_stays_401_json_with_a_login_endpoint(make_app) -> None:
+    response = _with_login(make_app).test_client().get("/analytics/usage-summary")
+    assert (response.status_code, response.get_json()["error"]["code"]) == (401, "UNAUTHORIZED")
+    assert "Location" not in response.headers
+
+
+@pytest.fixture
+def signin_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    # The host's Alembic env.py (fileConfig) disables loggers that existed before it ran.
+    logging.getLogger("agentidp_analytics_plugin.signin").disabled = False
+    caplog.set_level("ERROR", logger="agentidp_analytics_plugin.signin")
+    return caplog
+
+
+@pytest.fixture
+def misnamed_login(make_app) -> Flask:
+    """Built before the test's log capture starts: the host's migrations reset the logging set-up."""
+    return _with_login(make_app, ANALYTICS_LOGIN_ENDPOINT="auth.login")
+
+
+@pytest.fixture
+def login_added_later(make_app) -> Flask:
+    app = make_app(ANALYTICS_LOGIN_ENDPOINT="login")
+    app.add_url_rule("/login", "login", lambda: "sign in")
+    return app
+
+
+def test_an_unknown_login_endpoint_is_named_on_the_first_request_and_the_401_page_served(
+    misnamed_login: Flask, signin_log: pytest.LogCaptureFixture
+) -> None:
+    response = misnamed_login.test_client().get("/analytics/")
+    (message,) = [r.getMessage() for r in signin_log.records if "ANALYTICS_LOGIN_ENDPOINT" in r.getMessage()]
+    assert "'auth.login'" in message and "'login'" in message  # the closest endpoint is suggested
+    assert response.status_code == 401 and 'data-state="signed-out"' in response.get_data(as_text=True)
+
+
+def test_a_login_view_the_host_adds_after_the_plugins_is_found(
+    login_added_later: Flask, signin_log: pytest.LogCaptureFixture
+) -> None:
+    response = login_added_later.test_client().get("/analytics/")
+    assert response.status_code == 302
+    assert not [r for r in signin_log.records if "ANALYTICS_LOGIN_ENDPOINT" in r.getMessage()]
 
 
 def test_tab_extends_the_host_layout_and_has_every_panel(pro_client: FlaskClient) -> None:

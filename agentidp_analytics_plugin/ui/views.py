@@ -5,7 +5,7 @@ audience: the host's session, the tab's own rate limit) -> the JSON API's
 parameter rules -> the service (and so the same cache and metrics as the
 API) -> rendering. Refusals become states of the page or of a panel:
 
-* no session: the host's sign-in flow (:func:`..access.signed_out_response`);
+* no session: the host's sign-in page, and back (:mod:`..signin`);
 * a plan without analytics: the upgrade panel;
 * anything else (bad controls, unknown agent, rate limit, database outage):
   an inline error panel. Fragments answer those with 200, because htmx only
@@ -26,12 +26,13 @@ from typing import Any
 
 from flask import Response, abort, current_app, make_response, render_template, request, url_for
 
-from ..access import Audience, PlanRequired, authorise, signed_out_response
+from ..access import Audience, PlanRequired, authorise
 from ..aggregation import utc_today
 from ..blueprint import bp
 from ..errors import AnalyticsError, database_outage_as_503
 from ..params import parse_query
 from ..service import AnalyticsService
+from ..signin import signed_out_response
 from ..state import get_state
 from ..tiers import upgrade_context
 from .controls import PANEL_BY_NAME, PANELS, PRESETS, Controls, Links, api_args, canonical_query, read_controls

@@ -3,50 +3,17 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from playwright.sync_api import Page, expect
 
 from .browsing import choose_last_7_days, open_tab
 from .conftest import run_flask
 from .contract import api_get
-from .markup import scan
 from .orbit_idp.extensions import db
 from .orbit_idp.models import BotUsage
 from .world import World
-
-# -- issue 8 point 6: signed-out visitors reach Orbit's sign-in -------------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 6: a signed-out visit to the tab ends on Werkzeug's bare HTML 401 page",
-)
-def test_a_signed_out_visit_to_the_tab_goes_to_orbits_sign_in_and_back(orbit: Flask, world: World) -> None:
-    response = orbit.test_client().get("/analytics/?range=7")
-
-    assert response.status_code in {302, 303}
-    location = urlsplit(response.headers["Location"])
-    assert location.path == "/signin"
-    assert parse_qs(location.query)["next"] == ["/analytics/?range=7"]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 point 6: a signed-out htmx fragment request gets a bare 401, no HX-Redirect",
-)
-def test_a_signed_out_htmx_request_gets_an_hx_redirect_to_orbits_sign_in(
-    orbit: Flask, acme_console: FlaskClient
-) -> None:
-    fragment_url = scan(acme_console.get("/analytics/").get_data(as_text=True)).hx_gets[0]
-
-    response = orbit.test_client().get(fragment_url, headers={"HX-Request": "true"})
-
-    assert urlsplit(response.headers.get("HX-Redirect", "")).path == "/signin"
-
 
 # -- issue 8 point 9: no stale answers after a re-aggregation ---------------------------------------
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from .conftest import MakeOrbit, console, orbit_with_world
 from .markup import csp_script_offences, scan
+from .world import PASSWORD, World
 
 
 def test_the_tab_renders_inside_orbits_layout(acme_console: FlaskClient) -> None:
@@ -69,3 +72,32 @@ def test_the_upgrade_panel_links_to_orbits_plans_page(hooli_console: FlaskClient
     links = scan(hooli_console.get("/analytics/").get_data(as_text=True)).links
 
     assert "https://orbit.example/billing/plans" in {href for href, _ in links}
+
+
+def test_a_signed_out_visit_to_the_tab_goes_to_orbits_sign_in_and_back(orbit: Flask, world: World) -> None:
+    response = orbit.test_client().get("/analytics/?range=7")
+
+    assert response.status_code in {302, 303}
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/signin"
+    assert parse_qs(location.query)["next"] == ["/analytics/?range=7"]
+
+
+def test_a_signed_out_htmx_request_gets_an_hx_redirect_to_orbits_sign_in(
+    orbit: Flask, acme_console: FlaskClient
+) -> None:
+    fragment_url = scan(acme_console.get("/analytics/").get_data(as_text=True)).hx_gets[0]
+
+    response = orbit.test_client().get(fragment_url, headers={"HX-Request": "true"})
+
+    assert urlsplit(response.headers.get("HX-Redirect", "")).path == "/signin"
+
+
+def test_signing_in_from_the_redirect_lands_back_on_the_same_period(orbit: Flask, world: World) -> None:
+    client = orbit.test_client()
+    signin = client.get("/analytics/?range=7").headers["Location"]
+
+    back = client.post(signin, data={"email": "owner@acme.example", "password": PASSWORD})
+
+    assert back.headers["Location"] == "/analytics/?range=7"
+    assert 'id="aa-range-7" value="7" checked' in client.get(back.headers["Location"]).get_data(as_text=True)

@@ -91,6 +91,7 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         "ANALYTICS_UI_TENANT_RESOLVER", "reference_idp.analytics_host:resolve_session_tenant"
     )
     config.setdefault("ANALYTICS_BASE_TEMPLATE", "reference_idp/base.html")
+    config.setdefault("ANALYTICS_LOGIN_ENDPOINT", "auth.login")
     config.setdefault("ANALYTICS_NAV_CONFIG_KEY", DEFAULT_NAV_KEY)
     config.setdefault(config["ANALYTICS_NAV_CONFIG_KEY"], host_nav_entries())
     redis_url = os.environ.get("REDIS_URL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import flask_migrate
 import pytest
 
 from reference_idp import create_app
@@ -142,3 +143,13 @@ def test_the_environment_turns_the_plugins_gallery_on_and_off(monkeypatch, tmp_p
         ANALYTICS_SCHEDULER_ENABLED="false",
     )
     assert app.test_client().get("/analytics/_gallery").status_code == status
+
+
+def test_a_signed_out_visit_to_the_analytics_tab_goes_to_login_and_back(monkeypatch, tmp_path):
+    app = _app(monkeypatch, tmp_path, IDP_PLUGINS="analytics", ANALYTICS_SCHEDULER_ENABLED="false")
+    with app.app_context():
+        flask_migrate.upgrade()
+        app.extensions["agentidp_analytics"].upgrade_schema()
+    response = app.test_client().get("/analytics/?range=7")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/analytics/?range%3D7"

@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_AGENTS_TABLE": "bots",
     "ANALYTICS_USAGE_EVENTS_TABLE": "bot_usage",
     "ANALYTICS_PAID_TIERS": ("growth", "scale"),
+    "ANALYTICS_TIER_NAMES": {"starter": "Starter", "growth": "Growth", "scale": "Scale"},
     "ANALYTICS_API_TENANT_RESOLVER": "foreign_host.orbit_idp.auth:org_from_api_key",
     "ANALYTICS_UI_TENANT_RESOLVER": "foreign_host.orbit_idp.auth:org_from_session",
     "ANALYTICS_BASE_TEMPLATE": "orbit/layout.html",
@@ -64,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_RATELIMIT_UNAUTHENTICATED": "20 per minute",
     "ANALYTICS_ROTATION_STALE_DAYS": 45,
     "ANALYTICS_HEATMAP_AGENTS": 10,
-    # Not in the README's table yet; issue 8 names them for the sign-in redirect and the upgrade link.
+    # Signed-out visitors go to Orbit's sign-in; the upgrade panel links to Orbit's plans.
     "ANALYTICS_LOGIN_ENDPOINT": "auth.signin",
     "ANALYTICS_UPGRADE_URL": "https://orbit.example/billing/plans",
 }
