@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -221,6 +221,14 @@ def complete_through(days_done: Iterable[date], today: date) -> date | None:
 ProgressCallback = Callable[[DayResult | None, date], None]
 
 
+class Maintenance(Protocol):
+    """Work on the plugin's tables that must not overlap a roll-up (partitions, retention)."""
+
+    def before(self, conn: Connection, days: list[date], today: date) -> None: ...
+
+    def after(self, conn: Connection, today: date) -> None: ...
+
+
 def run_aggregation(
     engine: Engine,
     tables: Tables,
@@ -230,12 +238,14 @@ def run_aggregation(
     window: int = 3,
     on_day: ProgressCallback | None = None,
     already_done: Callable[[Connection], bool] | None = None,
+    maintenance: Maintenance | None = None,
 ) -> AggregationReport:
     """Aggregate ``days`` (default: the pending ones), one transaction per day.
 
     Holds the advisory lock for the whole run; returns a "skipped" report at
     once if another process has it, and a "done-elsewhere" one if
-    ``already_done`` (checked under the lock) says the work is already done. A day that fails is rolled back, logged
+    ``already_done`` (checked under the lock) says the work is already done.
+    ``maintenance`` runs under the same lock, before and after the days. A day that fails is rolled back, logged
     and reported in ``failed``; the other days still run.
     """
     today = today or utc_today()
@@ -253,6 +263,8 @@ def run_aggregation(
                 return report
             todo = sorted(set(days)) if days is not None else pending_days(conn, tables, today, window)
             conn.commit()
+            if maintenance is not None:
+                maintenance.before(conn, todo, today)
             for day in todo:
                 try:
                     with conn.begin():
@@ -266,6 +278,8 @@ def run_aggregation(
                 report.add(result)
                 if on_day:
                     on_day(result, day)
+            if maintenance is not None:
+                maintenance.after(conn, today)
         finally:
             try:
                 if conn.in_transaction():

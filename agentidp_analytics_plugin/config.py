@@ -65,6 +65,10 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_JOB_HOUR": 0,
     "ANALYTICS_JOB_MINUTE": 5,
     "ANALYTICS_REAGGREGATE_DAYS": 3,
+    # Large installs (see docs/deployment.md): monthly partitions made this many months ahead (on the
+    # partitioned layout), and the days of aggregates kept (None: all).
+    "ANALYTICS_PARTITIONS_AHEAD": 3,
+    "ANALYTICS_RETENTION_DAYS": None,
     # Bounds on database waits, in seconds (see engines.py): reads serve requests, the job aggregates.
     "ANALYTICS_DB_STATEMENT_TIMEOUT": 5,
     "ANALYTICS_DB_LOCK_TIMEOUT": 2,
@@ -146,6 +150,7 @@ INTEGER_KEYS: dict[str, tuple[int, int | None]] = {
     "ANALYTICS_ROTATION_STALE_DAYS": (1, None),
     "ANALYTICS_HEATMAP_AGENTS": (1, None),
     "ANALYTICS_REAGGREGATE_DAYS": (0, 366),
+    "ANALYTICS_PARTITIONS_AHEAD": (1, 24),
     "ANALYTICS_JOB_HOUR": (0, 23),
     "ANALYTICS_JOB_MINUTE": (0, 59),
 }
@@ -184,6 +189,13 @@ def parse_int(key: str, value: Any, lowest: int, highest: int | None = None) -> 
         bounds = f"from {lowest} to {highest}" if highest is not None else f">= {lowest}"
         raise ValueError(f"{key} must be an integer {bounds}, got {value!r}.")
     return number
+
+
+def parse_retention(value: Any) -> int | None:
+    """Days of aggregates to keep: None (or "none", "off", "") keeps all; else at least a week."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
+        return None
+    return parse_int("ANALYTICS_RETENTION_DAYS", value, 7)
 
 
 def parse_seconds(key: str, value: Any, *, allow_zero: bool = True) -> float:
@@ -311,6 +323,7 @@ def validate(config: MutableMapping[str, Any]) -> None:
             "ANALYTICS_READ_MAX_LAG_SECONDS", config["ANALYTICS_READ_MAX_LAG_SECONDS"]
         )
     _check_read_replica(config)
+    config["ANALYTICS_RETENTION_DAYS"] = parse_retention(config["ANALYTICS_RETENTION_DAYS"])
     for key in RATE_LIMIT_KEYS:
         config[key] = parse_rate_limit(key, config[key])
     config["ANALYTICS_PAID_TIERS"] = parse_tiers("ANALYTICS_PAID_TIERS", config["ANALYTICS_PAID_TIERS"])

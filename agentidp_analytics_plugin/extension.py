@@ -40,6 +40,7 @@ from .schema import Tables, build_tables
 from .service import AnalyticsService
 from .signin import check_login_endpoint
 from .state import EXTENSION_KEY
+from .table_upkeep import TableUpkeep
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,11 @@ class AnalyticsState:
             window=current_app.config["ANALYTICS_REAGGREGATE_DAYS"],
             on_day=on_day,
             already_done=already_done,
+            maintenance=TableUpkeep(
+                self.tables,
+                months_ahead=current_app.config["ANALYTICS_PARTITIONS_AHEAD"],
+                retention_days=current_app.config["ANALYTICS_RETENTION_DAYS"],
+            ),
         )
         if report.status == "ran":
             self.job_gauges.record_run(

@@ -11,6 +11,7 @@ check that the roll-up sums them.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import uuid
 from collections.abc import Callable
@@ -122,6 +123,9 @@ def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
+PARTITIONED = os.environ.get("ANALYTICS_TEST_LAYOUT") == "partitioned"
+
+
 def _postgresql_without_flush_waits(dbapi_connection: Any, _record: Any) -> None:
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off")
@@ -129,10 +133,18 @@ def _postgresql_without_flush_waits(dbapi_connection: Any, _record: Any) -> None
 
 
 def upgrade_schema(app: Flask) -> None:
-    """What an operator runs: the host's ``flask db upgrade``, then ``flask analytics db upgrade``."""
+    """What an operator runs: the host's ``flask db upgrade``, then ``flask analytics db upgrade``.
+
+    With ``ANALYTICS_TEST_LAYOUT=partitioned`` (tox env ``partitioned``) a PostgreSQL
+    database then gets ``flask analytics db partition`` too, so the same tests run
+    on the partitioned layout.
+    """
     with app.app_context():
         migrate_upgrade(directory=MIGRATIONS)
         app.extensions["agentidp_analytics"].upgrade_schema()
+    if PARTITIONED and app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        result = app.test_cli_runner().invoke(args=["analytics", "db", "partition"])
+        assert result.exit_code == 0, result.output
 
 
 class HostData:
