@@ -50,7 +50,7 @@ def main() -> None:
                 base = f"http://127.0.0.1:{port}"
                 log_in(page, base, "acme")
                 page.goto(f"{base}/analytics/")
-                wait_for_charts(page, count=2)
+                wait_for_charts(page, count=3)
                 page.wait_for_selector("#aa-body-rotations[data-state=ready]")
                 page.screenshot(path=TARGET, full_page=True)
                 browser.close()

@@ -29,7 +29,7 @@ def _rotation_names(page: Any) -> list[str]:
 def acme(page: Any, demo_url: str) -> Any:
     log_in(page, demo_url, "acme")
     page.goto(f"{demo_url}/analytics/")
-    wait_for_charts(page, count=2)
+    wait_for_charts(page, count=3)
     page.wait_for_selector("#aa-body-rotations[data-state=ready]")
     return page
 
@@ -84,19 +84,20 @@ def test_sort_keeps_keyboard_focus(acme: Any) -> None:
 def test_changing_the_range_updates_every_panel_and_the_url(acme: Any, console_errors: list[str]) -> None:
     acme.click("label[for=aa-range-7]")
     acme.wait_for_url(re.compile(r"range=7"))
-    wait_for_charts(acme, count=2)
+    wait_for_charts(acme, count=3)
     acme.wait_for_function("() => document.querySelector('#aa-body-summary .aa-period') !== null")
     assert chart_info(acme, "aa-trends-canvas")["points"] == [7] * 4
     assert _period_days(acme, "summary") == 7
     assert _period_days(acme, "heatmap") == 7
     assert _period_days(acme, "trends") == 7
+    assert _period_days(acme, "calls") == 7
     acme.click("label[for=aa-granularity-week]")
     acme.wait_for_url(re.compile(r"granularity=week"))
-    wait_for_charts(acme, count=2)
+    wait_for_charts(acme, count=3)
     assert len(chart_info(acme, "aa-trends-canvas")["labels"]) in (2, 3)  # 7 days span 2 or 3 ISO weeks
     acme.go_back()
     acme.wait_for_url(re.compile(r"range=7(?!.*granularity)"))
-    wait_for_charts(acme, count=2)
+    wait_for_charts(acme, count=3)
     assert chart_info(acme, "aa-trends-canvas")["points"] == [7] * 4
     assert console_errors == []
 
@@ -115,7 +116,7 @@ def test_custom_range_too_long_shows_the_message_inline(acme: Any, demo_url: str
 def test_shared_link_reproduces_the_view(page: Any, demo_url: str) -> None:
     log_in(page, demo_url, "acme")
     page.goto(f"{demo_url}/analytics/?range=7&granularity=week&sort=agent&dir=desc")
-    wait_for_charts(page, count=2)
+    wait_for_charts(page, count=3)
     page.wait_for_selector("th[aria-sort=descending] #aa-sort-agent")
     assert page.is_checked("#aa-range-7") and page.is_checked("#aa-granularity-week")
 
@@ -132,7 +133,7 @@ def test_tab_fits_a_phone(page: Any, demo_url: str, artifacts: Path, console_err
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, demo_url, "acme")
     page.goto(f"{demo_url}/analytics/")
-    wait_for_charts(page, count=2)
+    wait_for_charts(page, count=3)
     page.wait_for_selector("#aa-body-rotations[data-state=ready]")
     overflow = page.evaluate("document.querySelector('#agentidp-analytics').scrollWidth")
     assert overflow <= 390
@@ -205,4 +206,20 @@ def test_call_patterns_chart_and_keyboard_sorted_table(page: Any, gallery_url: s
     page.wait_for_selector("#aa-body-calls-typical th[aria-sort=ascending] #aa-csort-endpoint-typical")
     names = [t.lower() for t in _call_rows(page, 1)]
     assert names == sorted(names)
+    assert console_errors == []
+
+
+def test_demo_call_patterns_show_the_token_outage_and_follow_the_agent_filter(
+    acme: Any, console_errors: list[str]
+) -> None:
+    chart = chart_info(acme, "aa-calls-canvas")
+    assert chart["type"] == "bar" and "POST /oauth/token" in chart["labels"]
+    token_row = acme.locator('#aa-body-calls tr[data-endpoint="POST /oauth/token"]')
+    assert int(token_row.locator("td:nth-of-type(4)").inner_text().replace(",", "")) > 0  # the outage's 5xx
+    busiest = token_row.locator("td.aa-name").inner_text().rsplit(" (", 1)[0]
+    acme.select_option("#aa-agent", label=busiest)
+    acme.wait_for_url(re.compile(r"agentId="))
+    wait_for_charts(acme, count=3)
+    top = acme.locator("#aa-body-calls tbody td.aa-name").all_inner_texts()
+    assert top and all(t.startswith(busiest + " (") for t in top)
     assert console_errors == []

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from .credentials import active_secret_hashes
 from .extensions import db
@@ -73,6 +73,10 @@ def token() -> Any:
     try:
         client_id, client_secret = _client_credentials()
         agent = _find_agent(client_id)
+        if agent is not None:
+            # Who called, for the analytics plugin's call patterns (failed attempts included,
+            # like the token_failures usage below).
+            g.api_caller = (agent.tenant_id, agent.id)
         grant_type = request.form.get("grant_type")
         if not grant_type:
             raise OAuthError("invalid_request", "grant_type is required.")

@@ -6,7 +6,11 @@ deployment looks like: a weekday rhythm, bursts, idle agents, rotations every
 few weeks (some agents never rotate), about 1 % failed token requests,
 tenant-wide rows (management API calls, no agent) and one agent that is
 deleted after months of history, whose usage the database folds into the
-tenant-wide bucket.
+tenant-wide bucket. With the analytics plugin loaded, the agents' calls are
+also counted per endpoint (the plugin's call patterns), as its request hook
+would have: the same token issuances and failures, the agent API's calls, an
+agent still calling a retired path, and a two-day outage of the token
+endpoint at acme.
 """
 
 from __future__ import annotations
@@ -320,4 +324,63 @@ def seed_demo(
     # Deleted the way the dashboard deletes: the database folds its usage.
     db.session.execute(sa.delete(Agent).where(Agent.id == deleted_agent_id))
     db.session.commit()
+    _seed_call_patterns(batch, days)
     return SeedResult(True, logins, *sample, days=days, counts=table_counts())
+
+
+#: The host's agent-facing routes, as Flask's URL rules name them.
+ROUTE_ME = "/api/v1/agents/me"
+ROUTE_CREDENTIALS = "/api/v1/agents/me/credentials"
+ROUTE_TOKEN = "/oauth/token"  # noqa: S105 (a URL rule, not a secret)
+UNMATCHED = "<unmatched>"
+#: The agent that keeps calling a path the API retired (404s every day).
+RETIRED_PATH_AGENT = "crm-sync"
+#: Days before the end of the history when the token endpoint failed at acme.
+OUTAGE_DAYS_AGO = (9, 8)
+
+
+def _seed_call_patterns(batch: _Batch, days: list[dt.date]) -> None:
+    """Per-endpoint call counts derived from the seeded usage, added through the plugin's flush."""
+    from flask import current_app
+
+    analytics = current_app.extensions.get("agentidp_analytics")
+    if analytics is None or getattr(analytics, "tables", None) is None:
+        return
+    from agentidp_analytics_plugin.call_flush import apply_batch
+
+    rng = random.Random(SEED + 1)  # its own stream: the host rows above stay as they were
+    names = {a["id"]: a["name"] for a in batch.agents}
+    acme = next(t["id"] for t in batch.tenants if t["slug"] == "acme")
+    outage = {days[-n] for n in OUTAGE_DAYS_AGO}
+    buckets: dict = {}
+
+    def add(tenant, agent, day, method, route, status, calls, latency_ms):
+        if calls > 0:
+            key = (tenant, agent, day, method, route, status)
+            counts = buckets.setdefault(key, [0, 0.0])
+            counts[0] += calls
+            counts[1] += round(calls * latency_ms * rng.uniform(0.7, 1.4), 1)
+
+    for row in batch.usage:
+        tenant, agent, day, metric, count = (
+            row["tenant_id"], row["agent_id"], row["date"], row["metric_type"], row["count"]
+        )
+        if agent is None:
+            continue
+        if metric == "api_calls":
+            errors = int(count * rng.uniform(0, 0.004))
+            reads = int(count * rng.uniform(0.02, 0.06))
+            add(tenant, agent, day, "GET", ROUTE_ME, "2xx", count - reads - errors, 6.0)
+            add(tenant, agent, day, "GET", ROUTE_ME, "5xx", errors, 30.0)
+            add(tenant, agent, day, "GET", ROUTE_CREDENTIALS, "2xx", reads, 9.0)
+            if names.get(agent) == RETIRED_PATH_AGENT:
+                retired = int(count * rng.uniform(0.1, 0.2))
+                add(tenant, agent, day, "GET", UNMATCHED, "4xx", retired, 1.5)
+        elif metric == "token_issuances":
+            add(tenant, agent, day, "POST", ROUTE_TOKEN, "2xx", count, 45.0)
+            if tenant == acme and day in outage:
+                failed = count * rng.randint(2, 4)
+                add(tenant, agent, day, "POST", ROUTE_TOKEN, "5xx", failed, 2000.0)
+        elif metric == "token_failures":
+            add(tenant, agent, day, "POST", ROUTE_TOKEN, "4xx", count, 40.0)
+    apply_batch(analytics.engine, analytics.tables, f"demo-seed:{uuid.uuid4().hex}", buckets)
