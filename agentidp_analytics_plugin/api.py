@@ -2,7 +2,8 @@
 
 Views only translate HTTP: access (:mod:`.access`: flag 404, tenant 401,
 tier 403, rate limit 429) -> parameters (:mod:`.params`, 400) -> service
-(cache, then database) -> response. Every refusal is rendered as
+(cache, then database) -> response, with a strong ``ETag`` and a 304 for a
+matching ``If-None-Match`` (:mod:`.conditional`). Every refusal is rendered as
 ``{"error": {"code", "message"}}``, including the ones Flask's routing makes
 before any view runs (a method other than GET: 405 ``METHOD_NOT_ALLOWED``).
 """
@@ -20,6 +21,7 @@ from . import errors
 from .access import AnalyticsDisabled, Audience, authorise
 from .aggregation import utc_today
 from .blueprint import bp
+from .conditional import etag_of, not_modified, validators
 from .config import runtime_flag
 from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
@@ -62,12 +64,18 @@ def _answer(view: str) -> Response:
             data = fetch(get_state().service, tenant, query)
     except AnalyticsError as exc:
         return exc.to_response()
-    # The spec's field order (tenantId, period, ...), whatever the host's JSON
-    # provider sorts by default; only this response's serialisation changes.
-    response = current_app.response_class(
-        current_app.json.dumps(data, sort_keys=False) + "\n", mimetype="application/json"
-    )
-    response.headers["Cache-Control"] = "private, no-store"
+    etag = etag_of(data)
+    if not_modified(request, etag):
+        # Revalidated from the cached answer: no body, the same validators and freshness.
+        response = current_app.response_class(status=304)
+        del response.headers["Content-Type"]
+    else:
+        # The spec's field order (tenantId, period, ...), whatever the host's JSON
+        # provider sorts by default; only this response's serialisation changes.
+        response = current_app.response_class(
+            current_app.json.dumps(data, sort_keys=False) + "\n", mimetype="application/json"
+        )
+    validators(response, etag, get_state().service.ttl[endpoint])
     if data.get("dataCompleteThrough"):
         response.headers[FRESHNESS_HEADER] = data["dataCompleteThrough"]
     return response

@@ -17,10 +17,14 @@ DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
 DOC = yaml.safe_load(DOC_PATH.read_text())
 ERRORS = {"400", "401", "403", "429", "500", "503"}
 PATHS = {
-    "usage-summary": ("UsageSummary", {"from", "to", "agentId"}, ERRORS | {"404"}),
-    "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId"}, ERRORS | {"404"}),
-    "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity", "agentId"}, ERRORS | {"404"}),
-    "call-patterns": ("CallPatternsResponse", {"from", "to", "agentId"}, ERRORS | {"404"}),
+    "usage-summary": ("UsageSummary", {"from", "to", "agentId", "If-None-Match"}, ERRORS | {"304", "404"}),
+    "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId", "If-None-Match"}, ERRORS | {"304", "404"}),
+    "token-trends": (
+        "TokenTrendsResponse",
+        {"from", "to", "granularity", "agentId", "If-None-Match"},
+        ERRORS | {"304", "404"},
+    ),
+    "call-patterns": ("CallPatternsResponse", {"from", "to", "agentId", "If-None-Match"}, ERRORS | {"304", "404"}),
 }
 
 

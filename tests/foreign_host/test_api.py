@@ -154,10 +154,10 @@ def test_flask_analytics_status_reports_the_last_aggregated_day(orbit: Flask, wo
     assert (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat() in status
 
 
-def test_answers_are_private_and_never_stored_by_caches_between(orbit: Flask, aggregated: World) -> None:
+def test_answers_are_private_to_the_client_for_the_cache_ttl(orbit: Flask, aggregated: World) -> None:
     response = api_get(orbit.test_client(), "/analytics/usage-summary", aggregated.acme_key)
 
-    assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["Cache-Control"] == f"private, max-age={orbit.config['ANALYTICS_CACHE_TTL_SUMMARY']}"
 
 
 def test_a_request_without_an_orbit_key_is_unauthorized_in_json(orbit: Flask, world: World) -> None:
