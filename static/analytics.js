@@ -468,6 +468,26 @@
     }
   });
 
+  // Before htmx swaps a chart's panel, let the chart go and drop the style
+  // Chart.js put on its canvas: htmx copies the old element's attributes onto
+  // a new one with the same id (settling), and a copied style attribute is
+  // what script-src 'self' style-src 'self' refuses. The plugin's own htmx is
+  // told not to settle "style"; a host's htmx keeps its own settings.
+  document.addEventListener('htmx:beforeSwap', function (event) {
+    var target = event.detail && event.detail.target;
+    if (!event.detail.shouldSwap || !target || !target.querySelectorAll) {
+      return;
+    }
+    var canvases = Array.from(target.querySelectorAll('canvas[data-chart]'));
+    if (target.matches && target.matches('canvas[data-chart]')) {
+      canvases.push(target);
+    }
+    canvases.forEach(function (canvas) {
+      destroy(canvas);
+      canvas.removeAttribute('style');
+    });
+  });
+
   // Typing a date means a custom range: switch the preset before htmx sends
   // the form (capture phase runs before htmx's listener on the form).
   document.addEventListener('change', function (event) {

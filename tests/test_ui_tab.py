@@ -168,6 +168,21 @@ def test_a_login_view_the_host_adds_after_the_plugins_is_found(
     assert not [r for r in signin_log.records if "ANALYTICS_LOGIN_ENDPOINT" in r.getMessage()]
 
 
+def test_the_tab_loads_its_htmx_only_where_the_host_has_none(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/").get_data(as_text=True)
+    loader = re.search(r'<script src="([^"]+)" data-htmx-src="([^"]+)"></script>', html)
+    assert loader is not None and loader.groups() == (
+        "/analytics/static/htmx-if-missing.js",
+        "/analytics/static/vendor/htmx.min.js",
+    )
+    assert '<script src="/analytics/static/vendor/htmx.min.js">' not in html
+
+
+def test_the_tab_is_kept_out_of_htmx_history_and_restored_from_the_server(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/").get_data(as_text=True)
+    assert '<div class="aa" id="agentidp-analytics" hx-history="false" hx-history-elt>' in html
+
+
 def test_tab_extends_the_host_layout_and_has_every_panel(pro_client: FlaskClient) -> None:
     html = pro_client.get("/analytics/").get_data(as_text=True)
     assert "<nav>" in html and 'href="/analytics/"' in html  # the host's nav with our entry

@@ -51,6 +51,10 @@ def test_tab_renders_every_chart_with_the_expected_points(
     assert console_errors == []
 
 
+def test_the_tab_brings_its_own_htmx_2_when_the_host_has_none(acme: Any) -> None:
+    assert acme.evaluate("[document.documentElement.dataset.aaHtmx, htmx.version.split('.')[0]]") == ["plugin", "2"]
+
+
 def test_agent_named_like_markup_appears_as_text(acme: Any, console_errors: list[str]) -> None:
     assert XSS_NAME in _rotation_names(acme)
     assert acme.locator("img[src=x]").count() == 0
