@@ -119,8 +119,9 @@ class AnalyticsState:
             ),
         )
         if report.status == "ran":
+            ledger = last_successful_run(self.engine, self.tables) if report.days else None
             self.job_gauges.record_run(
-                report.seconds, len(report.failed), finished_at=started + report.seconds, days=len(report.days)
+                report.seconds, len(report.failed), finished_at=started + report.seconds, ledger_last_run=ledger
             )
         else:  # another process holds the lock or did the work: report what the database knows
             self.job_gauges.refresh(force=True)

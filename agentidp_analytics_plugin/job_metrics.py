@@ -85,20 +85,19 @@ class JobGauges:
         if value is not None:
             self._set_last_run(value)
 
-    def record_run(self, seconds: float, failed_days: int, finished_at: float, days: int = 1) -> None:
+    def record_run(self, seconds: float, failed_days: int, finished_at: float, ledger_last_run: float | None) -> None:
         """What a run in this process observed.
 
-        The last-run time of a run that rolled days up is the ledger's, as every
+        The last-run time of a run that rolled days up is the ledger's
+        (``ledger_last_run``, read by the job on its own connection), as every
         other process and host reads it, so that all of them report one value;
         a run with no day to roll up leaves no ledger row and reports its own end.
         """
         self.metrics.job_duration_ms.set(seconds * 1000)
         if failed_days:
             self.metrics.job_failures.inc(failed_days)
-        elif days:
-            self.refresh(force=True)
         else:
-            self._set_last_run(finished_at)
+            self._set_last_run(ledger_last_run if ledger_last_run is not None else finished_at)
 
     def _set_last_run(self, value: float) -> None:
         # Never backwards: a run that found nothing to do leaves no new ledger

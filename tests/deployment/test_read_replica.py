@@ -53,7 +53,8 @@ class Tenant:
         )
 
     def fallbacks(self, reason: str) -> float:
-        return get_state(self.app).metrics.read_fallbacks.labels(reason=reason)._value.get()
+        registry = get_state(self.app).metrics.registry
+        return registry.get_sample_value("agentidp_analytics_read_fallbacks_total", {"reason": reason}) or 0.0
 
     def forget_cached_answers(self) -> None:
         get_state(self.app).cache.cache.clear()
