@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
@@ -220,9 +221,22 @@ def test_a_broken_api_resolver_gives_the_json_500_and_logs_why(app, contract_log
         assert record.exc_info[0] is KeyError  # the host's traceback is in the log
 
 
-def test_a_resolver_answer_of_the_right_shape_still_works(app):
-    app.extensions["agentidp_analytics"].api_resolver = lambda _r: (str(TENANT), "pro")
-    assert Api(app).get("usage-summary", "any-token").status_code == 200
+#: What the README says a resolver may answer for the tenant TENANT on the "pro" plan.
+DOCUMENTED_ANSWERS = {
+    "uuid and tier": lambda _r: (TENANT, "pro"),
+    "uuid string": lambda _r: (str(TENANT), "pro"),
+    "hex without dashes": lambda _r: (TENANT.hex, "pro"),
+    "tier in another case": lambda _r: (TENANT, "PRO"),
+    "a list": lambda _r: [TENANT, "pro"],
+    "an object": lambda _r: SimpleNamespace(tenant_id=TENANT, tier="pro"),
+}
+
+
+@pytest.mark.parametrize("answer", sorted(DOCUMENTED_ANSWERS))
+def test_every_resolver_answer_the_readme_lists_works(app, answer):
+    app.extensions["agentidp_analytics"].api_resolver = DOCUMENTED_ANSWERS[answer]
+    response = Api(app).get("usage-summary", "any-token")
+    assert (response.status_code, response.get_json()["tenantId"]) == (200, str(TENANT))
 
 
 # --------------------------------------------------------------------------- first use: tables and template
