@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request
+from flask import Flask
 
 from .blueprint import BLUEPRINT_NAME
 from .call_counts import CallCounts
@@ -79,14 +79,15 @@ def install(app: Flask, state: AnalyticsState) -> CallPatterns | None:
     prefix = cfg["ANALYTICS_URL_PREFIX"]
     metrics_path = cfg["ANALYTICS_METRICS_PATH"] if cfg["ANALYTICS_METRICS_ENABLED"] else None
 
-    def excluded(req: Request) -> bool:
-        # The plugin's own routes, including unmatched ones under its prefix, static files, /metrics.
-        if req.blueprint == BLUEPRINT_NAME or req.endpoint == "static":
-            return True
-        path = req.path
+    def excluded_endpoint(endpoint: str) -> bool:
+        # The plugin's own routes and static files.
+        return endpoint == "static" or endpoint.startswith(BLUEPRINT_NAME + ".")
+
+    def excluded_path(path: str) -> bool:
+        # Unmatched requests under the plugin's prefix, and its /metrics (answered before routing).
         return path in (metrics_path, prefix) or path.startswith(prefix + "/")
 
-    capture = CallCapture(counts, resolver, excluded, on_error)
+    capture = CallCapture(counts, resolver, excluded_endpoint, excluded_path, on_error)
     capture.install(app)
     return CallPatterns(counts, capture, client)
 

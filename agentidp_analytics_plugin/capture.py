@@ -14,7 +14,7 @@ counts without an agent. A counted call adds one to its bucket:
   matched (404, 405) counts under the one route ``<unmatched>``;
 * the method (``GET``, ``POST``, ... ; any other method is ``OTHER``);
 * the status class (``2xx`` .. ``5xx``);
-* its latency, from the first ``before_request`` hook to the response.
+* its latency, from the request entering the app to the response.
 
 The plugin's own routes (``/analytics``, its assets, its ``/metrics``) and
 static files are never counted. Counting is in memory (see
@@ -31,7 +31,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response, request
+from werkzeug.routing import Rule
 
 from .call_counts import CallCounts
 
@@ -47,19 +48,19 @@ ROUTE_MAX = 255
 EPOCH_ORDINAL = 719163
 
 CallerResolver = Callable[[Request], Any]
+#: Where the hook keeps the request's start time (the WSGI environ: no Flask proxy needed to read it).
+STARTED_KEY = "agentidp_analytics.call_started"
 
 
-def route_of(req: Request) -> str:
+def route_of(rule: Rule | None) -> str:
     """The bucket's route: the matched template, ``<unmatched>`` when no route matched."""
-    rule = req.url_rule
     if rule is None:
         return UNMATCHED
     route = rule.rule.replace("\x1f", "")
     return route if len(route) <= ROUTE_MAX else route[:ROUTE_MAX]
 
 
-def method_of(req: Request) -> str:
-    method = req.method
+def method_of(method: str) -> str:
     return method if method in METHODS else OTHER_METHOD
 
 
@@ -72,32 +73,41 @@ def _as_hex(value: Any) -> str:
 
 
 class CallCapture:
-    """The hook's state for one app: who is asking, what is excluded, where counts go."""
+    """The hook's state for one app: who is asking, what is excluded, where counts go.
+
+    ``excluded_endpoint(endpoint)`` and ``excluded_path(path)`` say which
+    requests are never counted (the plugin's own); the answer for a matched
+    route is worked out once per URL rule, so a request pays a dict lookup.
+    The request is reached once per hook (every ``request.x`` through Flask's
+    proxy costs a context lookup).
+    """
 
     def __init__(
         self,
         counts: CallCounts,
         resolve: CallerResolver,
-        excluded: Callable[[Request], bool],
+        excluded_endpoint: Callable[[str], bool],
+        excluded_path: Callable[[str], bool],
         on_error: Callable[[str], None],
     ) -> None:
         self.counts = counts
         self.resolve = resolve
-        self.excluded = excluded
+        self.excluded_endpoint = excluded_endpoint
+        self.excluded_path = excluded_path
         self.on_error = on_error
         self._logged: set[str] = set()
+        #: id(rule) -> the rule's route, or None when its endpoint is never counted.
+        self._routes: dict[int, str | None] = {}
 
     def install(self, app: Flask) -> None:
-        # First of all before_request hooks, so a host hook that answers early (a 401) is timed too.
-        app.before_request_funcs.setdefault(None, []).insert(0, self._started)
+        # The clock starts as the request enters the app, before the host's own hooks (a 401 is
+        # timed too); a WSGI wrapper costs less than one more before_request hook.
+        app.wsgi_app = _StartClock(app.wsgi_app)  # type: ignore[method-assign]
         app.after_request(self._finished)
-
-    def _started(self) -> None:
-        g._agentidp_analytics_call_started = time.perf_counter()
 
     def _finished(self, response: Response) -> Response:
         try:
-            self._count(response)
+            self._count(request._get_current_object(), response)  # type: ignore[attr-defined]
         except Exception as exc:
             self.on_error("capture")
             if type(exc).__name__ not in self._logged:
@@ -105,28 +115,48 @@ class CallCapture:
                 log.warning("Counting an API call failed (logged once per kind of failure).", exc_info=True)
         return response
 
-    def _count(self, response: Response) -> None:
-        if self.excluded(request):
+    def _route(self, req: Request) -> str | None:
+        rule = req.url_rule
+        if rule is None:
+            return None if self.excluded_path(req.path) else UNMATCHED
+        key = id(rule)
+        if key not in self._routes:
+            self._routes[key] = None if self.excluded_endpoint(rule.endpoint) else route_of(rule)
+        return self._routes[key]
+
+    def _count(self, req: Request, response: Response) -> None:
+        route = self._route(req)
+        if route is None:
             return
-        caller = self.resolve(request)
+        caller = self.resolve(req)
         if not caller:
             return
         if isinstance(caller, (tuple, list)) and len(caller) == 2:
             tenant, agent = caller
         else:
             raise TypeError(f"the call-pattern resolver must return (tenant_id, agent_id) or None, got {caller!r:.80}")
-        now = time.time()
-        started = g.get("_agentidp_analytics_call_started")
+        started = req.environ.get(STARTED_KEY)
         micros = int((time.perf_counter() - started) * 1_000_000) if started is not None else 0
         self.counts.record(
-            int(now // 86400) + EPOCH_ORDINAL,
+            int(time.time() // 86400) + EPOCH_ORDINAL,
             _as_hex(tenant),
             _as_hex(agent) if agent else "",
-            method_of(request),
+            method_of(req.method),
             status_class(response.status_code),
-            route_of(request),
+            route,
             micros,
         )
+
+
+class _StartClock:
+    """WSGI middleware: notes when the request entered the app, for its latency."""
+
+    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        environ[STARTED_KEY] = time.perf_counter()
+        return self.wsgi_app(environ, start_response)
 
 
 def tenant_only(api_resolver: Callable[[Request], Any]) -> CallerResolver:

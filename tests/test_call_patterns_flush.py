@@ -202,3 +202,28 @@ def test_two_flushers_racing_while_calls_arrive_count_every_call_once(redis_app,
         assert process.wait(timeout=30) == 0
     _flush(redis_app)
     assert total_calls(redis_app) == sent
+
+
+def test_the_periodic_job_flushes_like_the_cli(redis_app, host, redis_client):
+    from agentidp_analytics_plugin.scheduler import run_call_patterns_flush
+
+    tenant = host.tenant()
+    _calls(redis_app, tenant, 3)
+    _push(redis_app)
+    run_call_patterns_flush(redis_app)
+    assert total_calls(redis_app) == 3 and not _keys(redis_client, LIVE_PREFIX)
+
+
+def test_a_failing_periodic_flush_is_counted_and_keeps_the_counts_for_the_next_run(redis_app, host, redis_client):
+    from agentidp_analytics_plugin.scheduler import run_call_patterns_flush
+
+    tenant = host.tenant()
+    _calls(redis_app, tenant, 3)
+    _push(redis_app)
+    host.execute("ALTER TABLE analytics_call_patterns RENAME TO call_patterns_away")  # the table is gone
+    run_call_patterns_flush(redis_app)
+    registry = get_state(redis_app).metrics.registry
+    assert registry.get_sample_value("agentidp_analytics_call_pattern_errors_total", {"stage": "flush"}) == 1
+    host.execute("ALTER TABLE call_patterns_away RENAME TO analytics_call_patterns")
+    run_call_patterns_flush(redis_app)
+    assert total_calls(redis_app) == 3
