@@ -3,7 +3,8 @@
 Views only translate HTTP: access (:mod:`.access`: flag 404, tenant 401,
 tier 403, rate limit 429) -> parameters (:mod:`.params`, 400) -> service
 (cache, then database) -> response, with a strong ``ETag`` and a 304 for a
-matching ``If-None-Match`` (:mod:`.conditional`). Every refusal is rendered as
+matching ``If-None-Match`` (:mod:`.conditional`), as JSON or, with
+``format=csv`` or ``Accept: text/csv``, as streamed CSV (:mod:`.csv_export`). Every refusal is rendered as
 ``{"error": {"code", "message"}}``, including the ones Flask's routing makes
 before any view runs (a method other than GET: 405 ``METHOD_NOT_ALLOWED``).
 """
@@ -23,9 +24,10 @@ from .aggregation import utc_today
 from .blueprint import bp
 from .conditional import etag_of, not_modified, validators
 from .config import runtime_flag
+from .csv_export import csv_lines, filename
 from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
-from .params import AGENT_ACTIVITY, CALL_PATTERNS, TOKEN_TRENDS, USAGE_SUMMARY, Query, parse_query
+from .params import AGENT_ACTIVITY, CALL_PATTERNS, TOKEN_TRENDS, USAGE_SUMMARY, Query, parse_query, response_format
 from .service import AnalyticsService
 from .state import get_state
 
@@ -61,21 +63,31 @@ def _answer(view: str) -> Response:
         with database_outage_as_503():
             tenant = authorise(Audience.API)
             query = parse_query(request.args, endpoint, utc_today())
+            representation = response_format(request.args, request.accept_mimetypes)
             data = fetch(get_state().service, tenant, query)
     except AnalyticsError as exc:
-        return exc.to_response()
-    etag = etag_of(data)
+        return exc.to_response()  # JSON, whatever representation was asked for
+    return represent(endpoint, data, representation, get_state().service.ttl[endpoint])
+
+
+def represent(endpoint: str, data: dict[str, Any], representation: str, ttl: int) -> Response:
+    """The answer as JSON or streamed CSV, with its validators, or a bodiless 304 when the client holds it."""
+    etag = etag_of(data, representation)
     if not_modified(request, etag):
         # Revalidated from the cached answer: no body, the same validators and freshness.
         response = current_app.response_class(status=304)
         del response.headers["Content-Type"]
+    elif representation == "csv":
+        response = current_app.response_class(csv_lines(endpoint, data), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename(endpoint, data)}"'
     else:
         # The spec's field order (tenantId, period, ...), whatever the host's JSON
         # provider sorts by default; only this response's serialisation changes.
         response = current_app.response_class(
             current_app.json.dumps(data, sort_keys=False) + "\n", mimetype="application/json"
         )
-    validators(response, etag, get_state().service.ttl[endpoint])
+    validators(response, etag, ttl)
+    response.vary.add("Accept")
     if data.get("dataCompleteThrough"):
         response.headers[FRESHNESS_HEADER] = data["dataCompleteThrough"]
     return response

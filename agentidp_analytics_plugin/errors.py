@@ -34,6 +34,8 @@ RATE_LIMITED = "RATE_LIMITED"
 INVALID_DATE = "INVALID_DATE"
 INVALID_AGENT_ID = "INVALID_AGENT_ID"
 INVALID_PARAMETER = "INVALID_PARAMETER"
+# Added: a ``format`` other than ``json`` or ``csv``.
+INVALID_FORMAT = "INVALID_FORMAT"
 # Added: a method other than GET (HEAD, OPTIONS) on an API URL, with ``Allow``.
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 # Added: the database cannot be reached. An outage to report, not a crash.
@@ -55,6 +57,7 @@ CODES: dict[str, int] = {
     INVALID_DATE: 400,
     INVALID_AGENT_ID: 400,
     INVALID_PARAMETER: 400,
+    INVALID_FORMAT: 400,
     UNAUTHORIZED: 401,
     ANALYTICS_NOT_AVAILABLE: 403,
     AGENT_NOT_FOUND: 404,

@@ -71,6 +71,9 @@ ROTATION_DEFAULT_DIRECTIONS = {
     "stale": "desc",
 }
 DIRECTIONS = ("asc", "desc")
+#: Representations of every answer: ``format=`` names one, else ``Accept`` chooses (JSON unless it prefers CSV).
+FORMATS = ("json", "csv")
+_MEDIA_TYPES = {"application/json": "json", "text/csv": "csv"}
 
 #: Which parameters each endpoint reads; anything else is ignored, as HTTP APIs usually do.
 _ALLOWED: dict[str, tuple[str, ...]] = {
@@ -137,6 +140,23 @@ def parse_query(args: Mapping[str, Any], endpoint: str, today: date) -> Query:
     sort = _choice(args, "sort", ROTATION_SORT_KEYS) or ROTATION_DEFAULT_SORT
     direction = _choice(args, "dir", DIRECTIONS) or ROTATION_DEFAULT_DIRECTIONS[sort]
     return Query(endpoint, from_, to, agent_id, granularity, sort, direction)
+
+
+def response_format(args: Mapping[str, Any], accept: Any = None) -> str:
+    """``json`` or ``csv``: ``format`` when given (400 ``INVALID_FORMAT`` otherwise), else by ``Accept``.
+
+    ``accept`` is werkzeug's ``request.accept_mimetypes``; JSON wins ties and
+    ``*/*``, and an ``Accept`` naming neither still gets JSON (never a 406).
+    """
+    raw = _single(args, "format")
+    if raw is not None:
+        if raw not in FORMATS:
+            raise AnalyticsError(400, errors.INVALID_FORMAT, f"'format' must be one of {', '.join(FORMATS)}.")
+        return raw
+    if accept is None:
+        return "json"
+    best = accept.best_match(list(_MEDIA_TYPES), default="application/json")
+    return _MEDIA_TYPES[best]
 
 
 def check_range(endpoint: str, from_: date, to: date, today: date) -> None:

@@ -16,15 +16,13 @@ from api_fixtures import days_ago
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
 DOC = yaml.safe_load(DOC_PATH.read_text())
 ERRORS = {"400", "401", "403", "429", "500", "503"}
+#: What every endpoint takes besides its own parameters, and answers besides its errors.
+COMMON = {"format", "If-None-Match"}
 PATHS = {
-    "usage-summary": ("UsageSummary", {"from", "to", "agentId", "If-None-Match"}, ERRORS | {"304", "404"}),
-    "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId", "If-None-Match"}, ERRORS | {"304", "404"}),
-    "token-trends": (
-        "TokenTrendsResponse",
-        {"from", "to", "granularity", "agentId", "If-None-Match"},
-        ERRORS | {"304", "404"},
-    ),
-    "call-patterns": ("CallPatternsResponse", {"from", "to", "agentId", "If-None-Match"}, ERRORS | {"304", "404"}),
+    "usage-summary": ("UsageSummary", {"from", "to", "agentId"} | COMMON, ERRORS | {"304", "404"}),
+    "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId"} | COMMON, ERRORS | {"304", "404"}),
+    "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity", "agentId"} | COMMON, ERRORS | {"304", "404"}),
+    "call-patterns": ("CallPatternsResponse", {"from", "to", "agentId"} | COMMON, ERRORS | {"304", "404"}),
 }
 
 

@@ -139,3 +139,5 @@ class Links:
     push_url: Callable[..., str] | None
     #: Appended to element ids, so several copies of a panel can share a page (the gallery).
     suffix: str = ""
+    #: Where each panel's "Download CSV" link points (None: no link, as in the gallery's mock panels).
+    export_url: Callable[..., str] | None = None

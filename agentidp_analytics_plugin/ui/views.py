@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -28,6 +29,7 @@ from flask import Response, abort, current_app, make_response, render_template, 
 
 from ..access import Audience, PlanRequired, authorise
 from ..aggregation import utc_today
+from ..api import represent
 from ..blueprint import bp
 from ..errors import AnalyticsError, database_outage_as_503
 from ..params import parse_query
@@ -81,6 +83,7 @@ def _tab_links() -> Links:
     return Links(
         fragment_url=lambda name, **params: url_for(f"{bp.name}.fragment", panel=name, **params),
         push_url=lambda **params: url_for(f"{bp.name}.tab", **params),
+        export_url=lambda name, **params: url_for(f"{bp.name}.export", panel=name, **params),
     )
 
 
@@ -147,6 +150,31 @@ def fragment(panel: str) -> Response | str:
             return panel_fragment(get_state().service, panel, tenant.id, controls, today, _tab_links())
     except AnalyticsError as exc:
         return _fragment_refusal(exc, panel)
+
+
+@bp.get("/export/<panel>.csv")
+def export(panel: str) -> Response:
+    """A panel's data as CSV for the "Download CSV" link: the tab's access and controls, the API's representation.
+
+    The heatmap's export lists every agent, not just the panel's first rows.
+    A refusal other than a lost session is the API's JSON error, as for any
+    CSV request.
+    """
+    if panel not in PANEL_BY_NAME:
+        abort(404)
+    today = utc_today()
+    controls = replace(read_controls(request.args, today), show_all=True)
+    service = get_state().service
+    try:
+        with database_outage_as_503():
+            tenant = authorise(Audience.TAB)
+            data = panel_data(service, panel, tenant.id, controls, today)
+    except AnalyticsError as exc:
+        return signed_out_response() if exc.status == 401 else exc.to_response()
+    endpoint = PANEL_BY_NAME[panel].endpoint
+    response = represent(endpoint, dict(data), "csv", service.ttl[endpoint])
+    response.vary.add("Cookie")
+    return response
 
 
 def _fragment_refusal(exc: AnalyticsError, panel: str) -> Response | str:

@@ -1,0 +1,148 @@
+"""CSV export of every analytics answer: a header row, then one row per data point, streamed.
+
+The CSV is a second representation of the same answer the JSON API gives
+(same parameters, limits, access checks and cache entry); only the last step
+differs. Each endpoint flattens its answer into rows here:
+
+* ``usage-summary``: one row, the period and the summary's figures;
+* ``agent-activity``: one row per agent and active day (sparse, like the JSON);
+* ``token-trends``: one row per day or week of the period;
+* ``call-patterns``: one row per endpoint and day of the period;
+* ``credential-rotations`` (the tab's table): one row per agent;
+* ``insights``: one row per finding.
+
+Rows are written one at a time into a generator, so a long period never sits
+in memory twice (as the answer and as one large string). Text cells that a
+spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
+tab or carriage return) get a leading ``'`` (OWASP's advice against CSV
+injection); everything else, commas, quotes and newlines in agent names
+included, is quoted by :mod:`csv` and reads back exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+#: What a text cell may not start with, lest a spreadsheet evaluate it.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+Row = list[Any]
+Flatten = Callable[[Mapping[str, Any]], Iterable[Row]]
+
+
+def neutralise(cell: Any) -> Any:
+    """``cell``, with a ``'`` in front when it is text a spreadsheet would treat as a formula."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_TRIGGERS):
+        return "'" + cell
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return "true" if cell else "false"
+    return cell
+
+
+def _summary(data: Mapping[str, Any]) -> Iterable[Row]:
+    s = data["summary"]
+    yield [
+        data["period"]["from"],
+        data["period"]["to"],
+        s["totalApiCalls"],
+        s["totalTokenIssuances"],
+        s["totalCredentialRotations"],
+        s["activeAgentCount"],
+        s["averageDailyApiCalls"],
+        s["peakDailyApiCalls"],
+        s["peakDate"],
+    ]
+
+
+def _activity(data: Mapping[str, Any]) -> Iterable[Row]:
+    for agent in data["agents"]:
+        for day in agent["dailyActivity"]:
+            yield [
+                agent["agentId"],
+                agent["agentName"],
+                day["date"],
+                day["apiCalls"],
+                day["tokenIssuances"],
+                day["credentialRotations"],
+            ]
+
+
+def _trends(data: Mapping[str, Any]) -> Iterable[Row]:
+    for p in data["dataPoints"]:
+        yield [p["date"], p["totalIssuances"], p["successfulIssuances"], p["failedIssuances"], p["uniqueAgents"]]
+
+
+def _call_patterns(data: Mapping[str, Any]) -> Iterable[Row]:
+    for e in data["endpoints"]:
+        for day in e["daily"]:
+            yield [e["method"], e["route"], day["date"], day["calls"], day["clientErrors"], day["serverErrors"]]
+
+
+def _rotations(data: Mapping[str, Any]) -> Iterable[Row]:
+    for a in data["agents"]:
+        yield [a["agentId"], a["agentName"], a["rotations"], a["lastRotation"], a["meanDaysBetween"], a["stale"]]
+
+
+#: Per endpoint: the header row and how its answer becomes rows.
+LAYOUTS: dict[str, tuple[list[str], Flatten]] = {
+    "usage-summary": (
+        [
+            "from",
+            "to",
+            "totalApiCalls",
+            "totalTokenIssuances",
+            "totalCredentialRotations",
+            "activeAgentCount",
+            "averageDailyApiCalls",
+            "peakDailyApiCalls",
+            "peakDate",
+        ],
+        _summary,
+    ),
+    "agent-activity": (
+        ["agentId", "agentName", "date", "apiCalls", "tokenIssuances", "credentialRotations"],
+        _activity,
+    ),
+    "token-trends": (
+        ["date", "totalIssuances", "successfulIssuances", "failedIssuances", "uniqueAgents"],
+        _trends,
+    ),
+    "call-patterns": (["method", "route", "date", "calls", "clientErrors", "serverErrors"], _call_patterns),
+    "credential-rotations": (
+        ["agentId", "agentName", "rotations", "lastRotation", "meanDaysBetween", "stale"],
+        _rotations,
+    ),
+}
+
+
+def register(endpoint: str, header: list[str], flatten: Flatten) -> None:
+    """Add the layout of an endpoint defined elsewhere (its module owns its answer's shape)."""
+    LAYOUTS[endpoint] = (header, flatten)
+
+
+def csv_lines(endpoint: str, data: Mapping[str, Any]) -> Iterator[str]:
+    """The CSV of ``data`` (an answer of ``endpoint``), one line at a time, CRLF-terminated (RFC 4180)."""
+    header, flatten = LAYOUTS[endpoint]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(row: Iterable[Any]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([neutralise(cell) for cell in row])
+        return buffer.getvalue()
+
+    yield line(header)
+    for row in flatten(data):
+        yield line(row)
+
+
+def filename(endpoint: str, data: Mapping[str, Any]) -> str:
+    """``<endpoint>_<from>_<to>.csv``: what a browser saves the download as."""
+    period = data.get("period") or {}
+    return f"{endpoint}_{period.get('from', '')}_{period.get('to', '')}.csv"
