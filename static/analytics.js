@@ -72,8 +72,10 @@
     return iso.slice(5); // MM-DD; the full date is in the tooltip and the table
   }
 
-  function cssVar(name, fallback) {
-    var value = getComputedStyle(document.documentElement).getPropertyValue(name);
+  // Colours come from the CSS variables the canvas inherits (analytics.css defines them on .aa),
+  // so a host that re-themes .aa, or any element around the tab, re-themes the charts too.
+  function cssVar(element, name, fallback) {
+    var value = getComputedStyle(element).getPropertyValue(name);
     return value && value.trim() ? value.trim() : fallback;
   }
 
@@ -128,7 +130,7 @@
     }
     var rowHeight = rows > 100 ? 12 : rows > 30 ? 16 : 24;
     canvas.parentElement.style.height = Math.max(140, rows * rowHeight + 70) + 'px';
-    var text = cssVar('--aa-text', '#1f2328');
+    var text = cssVar(canvas, '--aa-text', '#1f2328');
     var gap = cols > 60 ? 0 : 1;
 
     return new Chart(canvas, {
@@ -222,8 +224,8 @@
   }
 
   function buildTrends(canvas, data) {
-    var text = cssVar('--aa-text', '#1f2328');
-    var grid = cssVar('--aa-grid', '#d0d7de');
+    var text = cssVar(canvas, '--aa-text', '#1f2328');
+    var grid = cssVar(canvas, '--aa-grid', '#d0d7de');
     var datasets = data.series.map(function (series) {
       var style = SERIES_STYLE[series.key] || SERIES_STYLE.totalIssuances;
       return {
@@ -288,19 +290,13 @@
     });
   }
 
-  // Colours come from CSS variables on the panel (defined on .aa), so a host's theme reaches the chart.
-  function cssVarOf(element, name, fallback) {
-    var value = getComputedStyle(element).getPropertyValue(name);
-    return value && value.trim() ? value.trim() : fallback;
-  }
-
   function buildCalls(canvas, data) {
-    var text = cssVarOf(canvas, '--aa-text', '#1f2328');
-    var grid = cssVarOf(canvas, '--aa-grid', '#d0d7de');
+    var text = cssVar(canvas, '--aa-text', '#1f2328');
+    var grid = cssVar(canvas, '--aa-grid', '#d0d7de');
     var colours = {
-      ok: cssVarOf(canvas, '--aa-calls-ok', '#0072B2'),
-      clientErrors: cssVarOf(canvas, '--aa-calls-4xx', '#E69F00'),
-      serverErrors: cssVarOf(canvas, '--aa-calls-5xx', '#D55E00')
+      ok: cssVar(canvas, '--aa-calls-ok', '#0072B2'),
+      clientErrors: cssVar(canvas, '--aa-calls-4xx', '#E69F00'),
+      serverErrors: cssVar(canvas, '--aa-calls-5xx', '#D55E00')
     };
     canvas.parentElement.style.height = Math.max(160, data.labels.length * 30 + 80) + 'px';
     var datasets = data.series.map(function (series) {

@@ -227,3 +227,40 @@ def test_demo_call_patterns_show_the_token_outage_and_follow_the_agent_filter(
     top = acme.locator("#aa-body-calls tbody td.aa-name").all_inner_texts()
     assert top and all(t.startswith(busiest + " (") for t in top)
     assert console_errors == []
+
+
+def _card_rows(page: Any) -> int:
+    tops = page.eval_on_selector_all(
+        "#aa-body-summary .aa-card", "cards => cards.map(c => Math.round(c.getBoundingClientRect().top))"
+    )
+    assert len(tops) == 6
+    return len(set(tops))
+
+
+def test_summary_cards_make_one_row_at_1280_px_and_pairs_on_a_phone(acme: Any) -> None:
+    assert _card_rows(acme) == 1  # never 5 + 1
+    acme.set_viewport_size({"width": 390, "height": 844})
+    assert _card_rows(acme) == 3
+
+
+def test_charts_take_their_colours_from_the_css_variables_of_the_tab(acme: Any, console_errors: list[str]) -> None:
+    # A host re-theming the tab sets the variables on .aa (or around it), not on <html>.
+    acme.evaluate(
+        """() => {
+            const tab = document.getElementById('agentidp-analytics');
+            tab.style.setProperty('--aa-text', 'rgb(1, 2, 3)');
+            tab.style.setProperty('--aa-calls-5xx', 'rgb(4, 5, 6)');
+        }"""
+    )
+    acme.click("label[for=aa-range-7]")
+    acme.wait_for_url(re.compile(r"range=7"))
+    wait_for_charts(acme, count=3)
+    colours = acme.evaluate(
+        """() => ({
+            trends: window.analyticsCharts.get('aa-trends-canvas').options.scales.x.ticks.color,
+            heatmap: window.analyticsCharts.get('aa-heatmap-canvas').options.scales.y.ticks.color,
+            serverErrors: window.analyticsCharts.get('aa-calls-canvas').data.datasets[2].backgroundColor,
+        })"""
+    )
+    assert colours == {"trends": "rgb(1, 2, 3)", "heatmap": "rgb(1, 2, 3)", "serverErrors": "rgb(4, 5, 6)"}
+    assert console_errors == []
