@@ -40,7 +40,7 @@ from .params import (
     TOKEN_TRENDS,
     USAGE_SUMMARY,
 )
-from .queries import activity, agents, call_patterns, rotations, summary, trends
+from .queries import activity, agents, call_patterns, comparison, rotations, summary, trends
 from .queries.common import as_date, iso
 from .read_routing import ReadRouter
 from .schema import Tables
@@ -94,6 +94,9 @@ class AnalyticsService:
     ) -> UsageSummary:
         """Totals, active agents, daily average and peak day of ``from_``..``to`` (inclusive).
 
+        Plus ``comparison``: the same figures of the preceding period of equal
+        length and the change in percent (:mod:`.queries.comparison`).
+
         With ``agent_id``, of that agent only (its usage; tenant-wide usage belongs
         to no agent); raises AGENT_NOT_FOUND for an agent that is not the tenant's.
         """
@@ -102,7 +105,11 @@ class AnalyticsService:
         def compute(conn: Connection) -> UsageSummary:
             if agent_id is not None:
                 self._require_agent(conn, tenant_id, agent_id)
-            return summary.usage_summary(conn, self.tables, tenant_id, from_, to, agent_id)
+            answer = summary.usage_summary(conn, self.tables, tenant_id, from_, to, agent_id)
+            answer["comparison"] = comparison.comparison(
+                conn, self.tables, tenant_id, from_, to, dict(answer["summary"]), agent_id
+            )
+            return answer
 
         return self._cached(tenant_id, USAGE_SUMMARY, params, compute)
 

@@ -9,7 +9,7 @@ today is never aggregated before tomorrow's run.
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 # ``from`` is a Python keyword: the functional syntax is the only way to name it.
 #: The inclusive period, both days as YYYY-MM-DD.
@@ -31,6 +31,8 @@ class UsageSummary(TypedDict):
     period: Period
     summary: Summary
     dataCompleteThrough: str | None
+    #: Added to the spec's shape: the preceding period of equal length (see ``queries.comparison``).
+    comparison: NotRequired[dict[str, Any] | None]
 
 
 class DailyActivity(TypedDict):

@@ -116,7 +116,8 @@ def test_fields_come_in_the_spec_order_from_the_database_and_from_the_cache(api,
     s = seed([("alpha", 1, "api_calls", 5)])
     for _ in range(2):  # a miss, then a hit
         body = api.ok("usage-summary", s.token)
-        assert list(body) == ["tenantId", "period", "summary", "dataCompleteThrough"]
+        # The spec's fields first, in its order; the plugin's additions after them.
+        assert list(body) == ["tenantId", "period", "summary", "dataCompleteThrough", "comparison"]
         assert list(body["summary"]) == [
             "totalApiCalls", "totalTokenIssuances", "totalCredentialRotations", "activeAgentCount",
             "averageDailyApiCalls", "peakDailyApiCalls", "peakDate",

@@ -21,20 +21,83 @@ from .controls import Controls, Links, canonical_query
 HEATMAP_STEPS = 6
 
 
+#: What a rise of each compared figure means: usage moving is neither good nor bad news,
+#: more rotations is good hygiene, more token failures is trouble.
+RISE_MEANS = {
+    "totalApiCalls": "neutral",
+    "totalTokenIssuances": "neutral",
+    "totalCredentialRotations": "good",
+    "activeAgentCount": "neutral",
+    "averageDailyApiCalls": "neutral",
+    "peakDailyApiCalls": "neutral",
+    "totalTokenFailures": "bad",
+}
+_OPPOSITE = {"good": "bad", "bad": "good", "neutral": "neutral"}
+
+
+def delta(field: str, comparison: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A card's change against the previous period: arrow, text, and a tone by meaning, not by sign.
+
+    ``tone`` is ``good``, ``bad`` or ``neutral`` (colour follows it); the arrow
+    and the signed text say the direction, so colour is never the only cue.
+    """
+    if not comparison:
+        return None
+    pct = comparison["changePercent"].get(field)
+    days = (date.fromisoformat(comparison["period"]["to"]) - date.fromisoformat(comparison["period"]["from"])).days + 1
+    versus = f"vs the previous {days} days"
+    if pct is None:
+        return {"direction": "up", "arrow": "▲", "text": "new", "tone": RISE_MEANS[field], "versus": versus}
+    if pct == 0:
+        return {"direction": "flat", "arrow": "→", "text": "no change", "tone": "neutral", "versus": versus}
+    rise = pct > 0
+    tone = RISE_MEANS[field] if rise else _OPPOSITE[RISE_MEANS[field]]
+    return {
+        "direction": "up" if rise else "down",
+        "arrow": "▲" if rise else "▼",
+        "text": f"{pct:+.1f}%",
+        "tone": tone,
+        "versus": versus,
+    }
+
+
 def summary_context(payload: Mapping[str, Any]) -> dict[str, Any]:
     s = payload["summary"]
+    comparison = payload.get("comparison")
     cards = [
-        {"label": "API calls", "value": s["totalApiCalls"], "hint": None},
-        {"label": "Tokens issued", "value": s["totalTokenIssuances"], "hint": None},
-        {"label": "Credential rotations", "value": s["totalCredentialRotations"], "hint": None},
-        {"label": "Active agents", "value": s["activeAgentCount"], "hint": None},
-        {"label": "Average API calls per day", "value": s["averageDailyApiCalls"], "hint": None},
+        {"field": "totalApiCalls", "label": "API calls", "value": s["totalApiCalls"], "hint": None},
+        {"field": "totalTokenIssuances", "label": "Tokens issued", "value": s["totalTokenIssuances"], "hint": None},
         {
+            "field": "totalCredentialRotations",
+            "label": "Credential rotations",
+            "value": s["totalCredentialRotations"],
+            "hint": None,
+        },
+        {"field": "activeAgentCount", "label": "Active agents", "value": s["activeAgentCount"], "hint": None},
+        {
+            "field": "averageDailyApiCalls",
+            "label": "Average API calls per day",
+            "value": s["averageDailyApiCalls"],
+            "hint": None,
+        },
+        {
+            "field": "peakDailyApiCalls",
             "label": "Peak API calls in a day",
             "value": s["peakDailyApiCalls"],
             "hint": f"on {s['peakDate']}" if s.get("peakDate") else None,
         },
     ]
+    if comparison:
+        cards.append(
+            {
+                "field": "totalTokenFailures",
+                "label": "Failed token requests",
+                "value": comparison["totalTokenFailures"],
+                "hint": None,
+            }
+        )
+    for card in cards:
+        card["delta"] = delta(card["field"], comparison)
     empty = not any(s[k] for k in ("totalApiCalls", "totalTokenIssuances", "totalCredentialRotations"))
     return {"cards": cards, "period": payload["period"], "empty": empty}
 
