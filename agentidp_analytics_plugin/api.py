@@ -1,4 +1,5 @@
-"""The JSON API: ``/analytics/usage-summary``, ``/agent-activity``, ``/token-trends``, ``/call-patterns``.
+"""The JSON API: ``/analytics/usage-summary``, ``/agent-activity``, ``/token-trends``, ``/call-patterns``,
+and ``/insights``.
 
 Views only translate HTTP: access (:mod:`.access`: flag 404, tenant 401,
 tier 403, rate limit 429) -> parameters (:mod:`.params`, 400) -> service
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, request, url_for
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import MethodNotAllowed
 
@@ -27,7 +28,16 @@ from .config import runtime_flag
 from .csv_export import csv_lines, filename
 from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
-from .params import AGENT_ACTIVITY, CALL_PATTERNS, TOKEN_TRENDS, USAGE_SUMMARY, Query, parse_query, response_format
+from .params import (
+    AGENT_ACTIVITY,
+    CALL_PATTERNS,
+    INSIGHTS,
+    TOKEN_TRENDS,
+    USAGE_SUMMARY,
+    Query,
+    parse_query,
+    response_format,
+)
 from .service import AnalyticsService
 from .state import get_state
 
@@ -54,7 +64,26 @@ _FETCH: dict[str, tuple[str, Fetch]] = {
         CALL_PATTERNS,
         lambda s, t, q: s.get_call_patterns(t.id, q.from_, q.to, q.agent_id),
     ),
+    "insights": (
+        INSIGHTS,
+        lambda s, t, q: with_links(
+            s.get_insights(
+                t.id,
+                q.from_,
+                q.to,
+                dormant_days=current_app.config["ANALYTICS_DORMANT_DAYS"],
+                stale_days=current_app.config["ANALYTICS_ROTATION_STALE_DAYS"],
+                min_failures=current_app.config["ANALYTICS_INSIGHT_MIN_FAILURES"],
+            )
+        ),
+    ),
 }
+
+
+def with_links(data: dict[str, Any]) -> dict[str, Any]:
+    """Each finding with ``link``: the tab's URL for the state in its ``view`` (the cached answer stays URL-free)."""
+    findings = [{**f, "link": url_for(f"{bp.name}.tab", **f["view"])} for f in data["insights"]]
+    return {**data, "insights": findings}
 
 
 def _answer(view: str) -> Response:
@@ -111,6 +140,11 @@ def token_trends() -> Response:
 @bp.get("/call-patterns")
 def call_patterns() -> Response:
     return _answer("call_patterns")
+
+
+@bp.get("/insights")
+def insights() -> Response:
+    return _answer("insights")
 
 
 @bp.errorhandler(sa_exc.OperationalError)

@@ -117,6 +117,10 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_GALLERY_ENABLED": False,
     "ANALYTICS_ROTATION_STALE_DAYS": 30,
     "ANALYTICS_HEATMAP_AGENTS": 20,
+    # Insights: an agent with no activity for this many days is dormant; a day with fewer failed
+    # token requests than this is never a failure spike, however quiet the agent's history.
+    "ANALYTICS_DORMANT_DAYS": 30,
+    "ANALYTICS_INSIGHT_MIN_FAILURES": 5,
 }
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -149,6 +153,8 @@ INTEGER_KEYS: dict[str, tuple[int, int | None]] = {
     "ANALYTICS_CACHE_TTL_CALL_PATTERNS": (1, None),
     "ANALYTICS_ROTATION_STALE_DAYS": (1, None),
     "ANALYTICS_HEATMAP_AGENTS": (1, None),
+    "ANALYTICS_DORMANT_DAYS": (1, 3650),
+    "ANALYTICS_INSIGHT_MIN_FAILURES": (1, None),
     "ANALYTICS_REAGGREGATE_DAYS": (0, 366),
     "ANALYTICS_PARTITIONS_AHEAD": (1, 24),
     "ANALYTICS_JOB_HOUR": (0, 23),

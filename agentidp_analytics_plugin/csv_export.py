@@ -9,7 +9,7 @@ differs. Each endpoint flattens its answer into rows here:
 * ``token-trends``: one row per day or week of the period;
 * ``call-patterns``: one row per endpoint and day of the period;
 * ``credential-rotations`` (the tab's table): one row per agent;
-* ``insights``: one row per finding.
+* ``insights``: one row per finding and agent, its numbers as a JSON object.
 
 Rows are written one at a time into a generator, so a long period never sits
 in memory twice (as the answer and as one large string). Text cells that a
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -88,6 +89,13 @@ def _rotations(data: Mapping[str, Any]) -> Iterable[Row]:
         yield [a["agentId"], a["agentName"], a["rotations"], a["lastRotation"], a["meanDaysBetween"], a["stale"]]
 
 
+def _insights(data: Mapping[str, Any]) -> Iterable[Row]:
+    for f in data["insights"]:
+        numbers = json.dumps(f["numbers"], sort_keys=True, separators=(",", ":"))
+        for agent in f["agents"]:
+            yield [f["kind"], f["severity"], agent["agentId"], agent["agentName"], numbers, f.get("link", "")]
+
+
 #: Per endpoint: the header row and how its answer becomes rows.
 LAYOUTS: dict[str, tuple[list[str], Flatten]] = {
     "usage-summary": (
@@ -117,6 +125,7 @@ LAYOUTS: dict[str, tuple[list[str], Flatten]] = {
         ["agentId", "agentName", "rotations", "lastRotation", "meanDaysBetween", "stale"],
         _rotations,
     ),
+    "insights": (["kind", "severity", "agentId", "agentName", "numbers", "link"], _insights),
 }
 
 

@@ -33,7 +33,7 @@ from .engines import PluginEngines
 from .host import Resolver, Tenant, load_resolver, resolve
 from .job_metrics import JobGauges, last_successful_run
 from .metrics import AnalyticsMetrics, build_metrics
-from .params import AGENT_ACTIVITY, CALL_PATTERNS, ENDPOINTS, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
+from .params import AGENT_ACTIVITY, CALL_PATTERNS, ENDPOINTS, INSIGHTS, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
 from .ratelimit import RateLimits, exempt_from_host_limiters
 from .read_routing import ReadRouter
 from .schema import Tables, build_tables
@@ -288,6 +288,7 @@ def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
             TOKEN_TRENDS: default_ttl,
             ROTATIONS: default_ttl,
             CALL_PATTERNS: cfg["ANALYTICS_CACHE_TTL_CALL_PATTERNS"],
+            INSIGHTS: default_ttl,
         },
         reads=reads,
     )

@@ -20,6 +20,9 @@ looked up before the period too, so the table's cost does not grow with it.
 Its ``sort`` and ``dir`` choose the order the database returns the rows in.
 ``call-patterns`` (per-endpoint counts of the host's API calls) holds at most
 90 days, like agent-activity: its answer has a daily series per endpoint.
+``insights`` (ranked findings of the whole tenant, so no ``agentId``) holds
+at most 90 days too: each of its days with failures is compared with the 28
+days before it.
 ``agentId`` narrows every endpoint to one of the tenant's agents: the spec
 names it for agent-activity; usage-summary, token-trends and the rotation
 table take it as a documented extension (same 400 ``INVALID_AGENT_ID`` and
@@ -44,8 +47,9 @@ AGENT_ACTIVITY = "agent-activity"
 TOKEN_TRENDS = "token-trends"
 ROTATIONS = "credential-rotations"
 CALL_PATTERNS = "call-patterns"
+INSIGHTS = "insights"
 #: The JSON API's endpoints (routes under the plugin's prefix), and every endpoint name the service answers.
-API_ENDPOINTS = (USAGE_SUMMARY, AGENT_ACTIVITY, TOKEN_TRENDS, CALL_PATTERNS)
+API_ENDPOINTS = (USAGE_SUMMARY, AGENT_ACTIVITY, TOKEN_TRENDS, CALL_PATTERNS, INSIGHTS)
 ENDPOINTS = (*API_ENDPOINTS, ROTATIONS)
 
 #: The longest period each endpoint accepts, in days (spec "Constraints"; the rotation table's is ours).
@@ -55,6 +59,7 @@ MAX_DAYS: dict[str, int] = {
     TOKEN_TRENDS: 365,
     ROTATIONS: 365,
     CALL_PATTERNS: 90,
+    INSIGHTS: 90,
 }
 DEFAULT_DAYS_BACK = 30
 GRANULARITIES = ("day", "week")
@@ -82,6 +87,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     TOKEN_TRENDS: ("from", "to", "granularity", "agentId"),
     ROTATIONS: ("from", "to", "agentId", "sort", "dir"),
     CALL_PATTERNS: ("from", "to", "agentId"),
+    INSIGHTS: ("from", "to"),
 }
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")

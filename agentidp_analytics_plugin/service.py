@@ -34,13 +34,14 @@ from .params import (
     CALL_PATTERNS,
     DIRECTIONS,
     GRANULARITIES,
+    INSIGHTS,
     ROTATION_DEFAULT_SORT,
     ROTATION_SORT_KEYS,
     ROTATIONS,
     TOKEN_TRENDS,
     USAGE_SUMMARY,
 )
-from .queries import activity, agents, call_patterns, comparison, rotations, summary, trends
+from .queries import activity, agents, call_patterns, comparison, insights, rotations, summary, trends
 from .queries.common import as_date, iso
 from .read_routing import ReadRouter
 from .schema import Tables
@@ -224,6 +225,42 @@ class AnalyticsService:
             return call_patterns.call_patterns(conn, self.tables, tenant_id, from_, to, agent_id)
 
         return self._cached(tenant_id, CALL_PATTERNS, params, compute)
+
+    def get_insights(
+        self,
+        tenant_id: uuid.UUID,
+        from_: date,
+        to: date,
+        *,
+        dormant_days: int = 30,
+        stale_days: int = 30,
+        min_failures: int = 5,
+    ) -> dict[str, Any]:
+        """Ranked findings of the period: dormant agents, failure spikes, overdue rotations, usage moves, new agents.
+
+        The thresholds are part of the cache key (see :mod:`.queries.insights` for the rules).
+        """
+        params = {
+            "from": from_.isoformat(),
+            "to": to.isoformat(),
+            "dormantDays": dormant_days,
+            "staleDays": stale_days,
+            "minFailures": min_failures,
+        }
+
+        def compute(conn: Connection) -> dict[str, Any]:
+            return insights.insights(
+                conn,
+                self.tables,
+                tenant_id,
+                from_,
+                to,
+                dormant_days=dormant_days,
+                stale_days=stale_days,
+                min_failures=min_failures,
+            )
+
+        return self._cached(tenant_id, INSIGHTS, params, compute)
 
     def list_agents(self, tenant_id: uuid.UUID) -> list[tuple[str, str]]:
         """(id, name) of the tenant's agents by name, for the agent filter (never cached: new agents show at once)."""

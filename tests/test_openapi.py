@@ -23,6 +23,7 @@ PATHS = {
     "agent-activity": ("AgentActivityResponse", {"from", "to", "agentId"} | COMMON, ERRORS | {"304", "404"}),
     "token-trends": ("TokenTrendsResponse", {"from", "to", "granularity", "agentId"} | COMMON, ERRORS | {"304", "404"}),
     "call-patterns": ("CallPatternsResponse", {"from", "to", "agentId"} | COMMON, ERRORS | {"304", "404"}),
+    "insights": ("InsightsResponse", {"from", "to"} | COMMON, ERRORS | {"304"}),
 }
 
 
