@@ -7,12 +7,14 @@ database (never a Python loop over events):
    of the groups that are new or changed, so a re-run changes nothing;
 2. a ``DELETE`` drops aggregates whose group no longer exists in the source,
    so aggregates for day D always equal the sums of usage_events for D;
-3. an upsert into the ledger records that D is complete.
+3. an upsert into the ledger records that D is complete, and the job state
+   (:mod:`.job_state`) takes a new generation if anything changed.
 
 A failure anywhere rolls the whole day back, ledger included, so the next run
 sees the day as missing and retries it. Which days run: every day missing from
-the ledger up to yesterday (a missed night is caught up), plus a recent window
-that is always redone for events that arrive late.
+the ledger from the first day with usage events up to yesterday (a missed
+night, or a history only partly backfilled with ``--date``, is caught up),
+plus a recent window that is always redone for events that arrive late.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import locking
+from . import job_state, locking
 from .schema import UNIQUE_CONSTRAINT, Tables
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class AggregationReport:
     changed: int = 0
     seconds: float = 0.0
     failed: dict[date, str] = field(default_factory=dict)
+    #: The aggregate generation after the run (see :mod:`.job_state`).
+    generation: int = 0
 
     @property
     def ok(self) -> bool:
@@ -157,6 +161,7 @@ def aggregate_day(conn: Connection, tables: Tables, day: date) -> DayResult:
         )
     )
     changed += conn.execute(sa.delete(agg).where(agg.c.date == day, ~same_group.exists())).rowcount
+    new_day = conn.execute(sa.select(ledger.c.date).where(ledger.c.date == day)).first() is None
 
     rows_in = conn.execute(sa.select(sa.func.count()).select_from(events).where(events.c.date == day)).scalar_one()
     rows_out = conn.execute(sa.select(sa.func.count()).select_from(agg).where(agg.c.date == day)).scalar_one()
@@ -175,46 +180,66 @@ def aggregate_day(conn: Connection, tables: Tables, day: date) -> DayResult:
             },
         )
     )
+    if changed or new_day:
+        # A day with events before the known first one moves it; either changes what is complete.
+        job_state.record(conn, tables, first_event_day=day if rows_in else None, bump=True)
     return DayResult(day, rows_in, rows_out, changed, seconds)
 
 
-def aggregated_days(conn: Connection, tables: Tables) -> list[date]:
-    return list(conn.execute(sa.select(tables.ledger.c.date).order_by(tables.ledger.c.date)).scalars())
+def aggregated_days(conn: Connection, tables: Tables, since: date | None = None) -> list[date]:
+    """The days in the ledger (from ``since`` on), oldest first."""
+    ledger = tables.ledger
+    query = sa.select(ledger.c.date).order_by(ledger.c.date)
+    if since is not None:
+        query = query.where(ledger.c.date >= since)
+    return [d if isinstance(d, date) else date.fromisoformat(str(d)) for d in conn.execute(query).scalars()]
 
 
-def pending_days(conn: Connection, tables: Tables, today: date, window: int) -> list[date]:
+def find_first_event_day(conn: Connection, tables: Tables, stored: date | None) -> date | None:
+    """Probe for usage events before the ``stored`` first day; store what is found (own transaction).
+
+    Moving the first day back changes what is complete, so it takes a new generation.
+    """
+    found = job_state.probe_first_event_day(conn, tables, stored)
+    if found != stored:
+        job_state.record(conn, tables, first_event_day=found, bump=True)
+    conn.commit()
+    return found
+
+
+def pending_days(
+    conn: Connection, tables: Tables, today: date, window: int, first_event_day: date | None
+) -> list[date]:
     """Days the scheduled run should (re)aggregate, oldest first.
 
-    Every day from the first one ever seen up to yesterday that the ledger
-    lacks, plus the last ``window`` days whatever the ledger says.
+    Every day from ``first_event_day`` (the earliest day with usage events)
+    up to yesterday that the ledger lacks, plus the last ``window`` days
+    whatever the ledger says.
     """
+    if first_event_day is None:
+        return []
     yesterday = today - timedelta(days=1)
-    done = aggregated_days(conn, tables)
-    if done:
-        start = done[0]
-    else:
-        events = tables.usage_events
-        start = conn.execute(sa.select(sa.func.min(events.c.date)).where(events.c.date <= yesterday)).scalar()
-        if start is None:
-            return []
-    if isinstance(start, str):  # SQLite hands back text for func.min over a DATE
-        start = date.fromisoformat(start)
-    done_set = set(done)
-    days = {start + timedelta(days=i) for i in range((yesterday - start).days + 1)} - done_set
+    start = first_event_day
+    done = set(aggregated_days(conn, tables, since=start))
+    days = {start + timedelta(days=i) for i in range((yesterday - start).days + 1)} - done
     days |= {yesterday - timedelta(days=i) for i in range(window)}
     return sorted(d for d in days if start <= d <= yesterday)
 
 
-def complete_through(days_done: Iterable[date], today: date) -> date | None:
-    """The last day up to which every day is aggregated (no gap since the first)."""
-    ordered = sorted(d for d in days_done if d < today)
-    if not ordered:
+def complete_through(days_done: Iterable[date], first_event_day: date | None, today: date) -> date | None:
+    """The last day D before ``today`` such that every day from ``first_event_day`` through D is aggregated.
+
+    None while the first day with events is not aggregated (or no usage was
+    ever seen): no day can be claimed complete then.
+    """
+    if first_event_day is None:
         return None
-    last = ordered[0]
-    for day in ordered[1:]:
-        if day != last + timedelta(days=1):
-            break
-        last = day
+    done = {d for d in days_done if first_event_day <= d < today}
+    if first_event_day not in done:
+        return None
+    last = first_event_day
+    while last + timedelta(days=1) in done:
+        last += timedelta(days=1)
     return last
 
 
@@ -239,6 +264,7 @@ def run_aggregation(
     on_day: ProgressCallback | None = None,
     already_done: Callable[[Connection], bool] | None = None,
     maintenance: Maintenance | None = None,
+    on_generation: Callable[[int], None] | None = None,
 ) -> AggregationReport:
     """Aggregate ``days`` (default: the pending ones), one transaction per day.
 
@@ -246,7 +272,10 @@ def run_aggregation(
     once if another process has it, and a "done-elsewhere" one if
     ``already_done`` (checked under the lock) says the work is already done.
     ``maintenance`` runs under the same lock, before and after the days. A day that fails is rolled back, logged
-    and reported in ``failed``; the other days still run.
+    and reported in ``failed``; the other days still run. Every run first
+    looks for usage events before the known first day (see :mod:`.job_state`).
+    ``on_generation`` is called with the new generation, still under the
+    lock, when the run changed anything (the cache mirrors it).
     """
     today = today or utc_today()
     report = AggregationReport()
@@ -261,7 +290,9 @@ def run_aggregation(
                 report.status = "done-elsewhere"
                 log.info("Analytics aggregation not needed: this slot's run already finished.")
                 return report
-            todo = sorted(set(days)) if days is not None else pending_days(conn, tables, today, window)
+            before = job_state.read(conn, tables)
+            first_event_day = find_first_event_day(conn, tables, before.first_event_day)
+            todo = sorted(set(days)) if days is not None else pending_days(conn, tables, today, window, first_event_day)
             conn.commit()
             if maintenance is not None:
                 maintenance.before(conn, todo, today)
@@ -280,6 +311,10 @@ def run_aggregation(
                     on_day(result, day)
             if maintenance is not None:
                 maintenance.after(conn, today)
+            report.generation = job_state.read(conn, tables).generation
+            conn.commit()
+            if on_generation and report.generation != before.generation:
+                on_generation(report.generation)
         finally:
             try:
                 if conn.in_transaction():

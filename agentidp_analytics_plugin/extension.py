@@ -19,13 +19,22 @@ from . import (
     exporter,
     host_checks,
     job_slot,
+    job_state,
     migration_setup,
     mounting,
     scheduler,
     schema_migrations,
 )
 from . import config as settings
-from .aggregation import AggregationReport, ProgressCallback, complete_through, pending_days, run_aggregation, utc_today
+from .aggregation import (
+    AggregationReport,
+    ProgressCallback,
+    aggregated_days,
+    complete_through,
+    pending_days,
+    run_aggregation,
+    utc_today,
+)
 from .blueprint import analytics_blueprint
 from .caching import AnalyticsCache, build_cache
 from .cli import analytics_cli
@@ -72,6 +81,8 @@ class AnalyticsState:
         #: Host tables and base template, checked at first use (see :mod:`.host_checks`).
         self.tables_checked = False
         self.base_template_checked = False
+        #: Whether the host's usage_events has an index leading with date (checked at the first run).
+        self.date_index_checked = False
         #: Set up by ``init_app``: the cache shared by the API and the tab, the
         #: service both call and the API's rate limits.
         self.cache: AnalyticsCache | None = None
@@ -103,6 +114,9 @@ class AnalyticsState:
         if not self.tables_checked:
             host_checks.check_tables(self.engine, self.tables)
             self.tables_checked = True
+        if not self.date_index_checked:
+            self.date_index_checked = True
+            _warn_about_missing_date_index(self.engine, self.tables)
         started = time.time()
         report = run_aggregation(
             self.engine,
@@ -147,10 +161,13 @@ class AnalyticsState:
         today = today or utc_today()
         ledger = self.tables.ledger
         with self.engine.connect() as conn:
-            days = list(conn.execute(sa.select(ledger.c.date).order_by(ledger.c.date)).scalars())
+            days = aggregated_days(conn, self.tables)
             last_run = conn.execute(sa.select(sa.func.max(ledger.c.aggregated_at))).scalar()
-            pending = pending_days(conn, self.tables, today, window=0)
-        through = complete_through(days, today)
+            # What the next run will find: the stored first day, or earlier usage not yet seen.
+            stored = job_state.read(conn, self.tables).first_event_day
+            first_day = job_state.probe_first_event_day(conn, self.tables, stored)
+            pending = pending_days(conn, self.tables, today, 0, first_day)
+        through = complete_through(days, first_day, today)
         return {
             "last_aggregated_day": days[-1] if days else None,
             "complete_through": through,
@@ -258,6 +275,21 @@ def _warn_about_missing_resolvers(state: AnalyticsState) -> None:
                 key,
                 what,
             )
+
+
+def _warn_about_missing_date_index(engine: sa.Engine, tables: Tables) -> None:
+    """Once per process: without an index leading with ``date``, every run reads all of usage_events."""
+    name = tables.usage_events.name
+    with engine.connect() as conn:
+        statement = job_state.missing_date_index(sa.inspect(conn), name)
+    if statement is not None:
+        log.warning(
+            "The host's table %s has no index leading with its date column, so finding the first day with "
+            "usage and aggregating each day read the whole table. Create one: %s (see the README, "
+            "'Mounting the plugin').",
+            name,
+            statement,
+        )
 
 
 def _wire_request_path(app: Flask, state: AnalyticsState) -> None:

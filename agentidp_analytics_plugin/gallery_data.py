@@ -261,7 +261,11 @@ def build(scenario: Scenario) -> MockTenant:
             conn.execute(tables.agents.insert(), rows["agents"])
         if usage:
             conn.execute(tables.usage_events.insert(), rows["usage"])
-    days = sorted({d for _, d, _, _ in usage})
+    # Every day from the first with usage, as the nightly run leaves them: a day without usage is a
+    # day aggregated too, so the mock's dataCompleteThrough is the one a real tenant would see.
+    used = sorted({d for _, d, _, _ in usage})
+    last = max([*used, MOCK_TODAY - timedelta(days=1)]) if used else None
+    days = [used[0] + timedelta(days=i) for i in range((last - used[0]).days + 1)] if used and last else []
     report = run_aggregation(engine, tables, days=days, today=MOCK_TODAY, window=0)
     if not report.ok:
         raise RuntimeError(f"The gallery's mock roll-up failed: {report.failed}")

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 AGGREGATES_TABLE = "analytics_daily_aggregates"
 LEDGER_TABLE = "analytics_aggregated_days"
+JOB_STATE_TABLE = "analytics_job_state"
 UNIQUE_CONSTRAINT = "uq_daily_aggregate"
 CALL_PATTERNS_TABLE = "analytics_call_patterns"
 CALL_PATTERN_BATCHES_TABLE = "analytics_call_pattern_batches"
@@ -42,6 +43,8 @@ class Tables:
     #: Daily per-endpoint call counts and the ledger of the batches added to them.
     call_patterns: sa.Table
     call_pattern_batches: sa.Table
+    #: One row: the first day with usage events and the aggregate generation (see :mod:`.job_state`).
+    job_state: sa.Table
 
 
 def build_tables(tenants: str = "tenants", agents: str = "agents", usage_events: str = "usage_events") -> Tables:
@@ -108,4 +111,12 @@ def build_tables(tenants: str = "tenants", agents: str = "agents", usage_events:
         sa.Column("rows", sa.Integer, nullable=False),
         sa.Column("calls", sa.BigInteger, nullable=False),
     )
-    return Tables(aggregates_t, ledger_t, tenants_t, agents_t, events_t, call_patterns_t, batches_t)
+    job_state_t = sa.Table(
+        JOB_STATE_TABLE,
+        metadata,
+        sa.Column("id", sa.SmallInteger, primary_key=True),
+        sa.Column("first_event_day", sa.Date, nullable=True),
+        sa.Column("generation", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    return Tables(aggregates_t, ledger_t, tenants_t, agents_t, events_t, call_patterns_t, batches_t, job_state_t)

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 
 from .host_checks import find_missing_host_schema
 from .resources import data_dir
-from .schema import AGGREGATES_TABLE
+from .schema import AGGREGATES_TABLE, CALL_PATTERNS_TABLE, JOB_STATE_TABLE
 
 #: Where the plugin records which of its revisions the database has.
 VERSION_TABLE = "analytics_alembic_version"
@@ -43,6 +43,14 @@ VERSION_TABLE = "analytics_alembic_version"
 #: Upgrades from several processes at once (a deploy step in every replica)
 #: queue on this PostgreSQL advisory lock instead of racing to create tables.
 LOCK_KEY = zlib.crc32(b"agentidp_analytics.schema_migrations")
+
+
+#: Each revision and the table it creates, newest first.
+TABLE_OF_REVISION = (
+    ("011_add_analytics_job_state", JOB_STATE_TABLE),
+    ("010_add_analytics_call_patterns", CALL_PATTERNS_TABLE),
+    ("009_add_analytics_aggregates", AGGREGATES_TABLE),
+)
 
 
 class SchemaError(RuntimeError):
@@ -94,12 +102,14 @@ def upgrade(revision: str = "head") -> list[Step]:
     """
     with _connection() as conn:
         check_host_tables(conn)
-        if not _recorded(conn) and sa.inspect(conn).has_table(AGGREGATES_TABLE):
+        inspector = sa.inspect(conn)
+        if not _recorded(conn) and inspector.has_table(AGGREGATES_TABLE):
+            # The newest revision whose table is there is the one the schema was built to.
+            built = next(rev for rev, table in TABLE_OF_REVISION if inspector.has_table(table))
             raise SchemaError(
                 f"Table {AGGREGATES_TABLE} exists, but no analytics plugin revision is recorded in "
-                f"{VERSION_TABLE}. If the plugin's first revision created it, record that with "
-                "'flask analytics db stamp 009_add_analytics_aggregates', then run "
-                "'flask analytics db upgrade' again."
+                f"{VERSION_TABLE}. If the plugin's revisions created it, record that with "
+                f"'flask analytics db stamp {built}', then run 'flask analytics db upgrade' again."
             )
         return _run(conn, command.upgrade, revision)
 

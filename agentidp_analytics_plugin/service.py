@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from . import errors
+from . import errors, job_state
 from .aggregation import complete_through
 from .caching import AnalyticsCache, cache_key
 from .errors import AnalyticsError
@@ -299,10 +299,19 @@ class AnalyticsService:
     def _observe(self, endpoint: str, started: float) -> None:
         self.metrics.query_duration_ms.labels(endpoint=endpoint).observe((time.perf_counter() - started) * 1000)
 
-    def _complete_through(self, conn: Connection) -> date | None:
+    def _complete_through(self, conn: Connection, state: job_state.JobState | None = None) -> date | None:
+        """From the first day with usage events, the last day every day up to which is aggregated."""
+        state = state or job_state.read(conn, self.tables)
+        if state.first_event_day is None:
+            return None
         ledger = self.tables.ledger
-        days = [as_date(d) for d in conn.execute(sa.select(ledger.c.date).order_by(ledger.c.date)).scalars()]
-        return complete_through(days, date.max)
+        days = [
+            as_date(d)
+            for d in conn.execute(
+                sa.select(ledger.c.date).where(ledger.c.date >= state.first_event_day).order_by(ledger.c.date)
+            ).scalars()
+        ]
+        return complete_through(days, state.first_event_day, date.max)
 
     def _require_agent(self, conn: Connection, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> str:
         """The agent's name; AGENT_NOT_FOUND when it is not the tenant's (unknown and foreign alike: nothing leaks)."""

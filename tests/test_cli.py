@@ -83,10 +83,22 @@ def test_status_before_any_run_says_never(app):
 
 def test_status_reports_the_last_day_and_the_lag(app, host, data):
     runner = app.test_cli_runner()
+    first = YESTERDAY - timedelta(days=19)
+    runner.invoke(args=["analytics", "aggregate", "--from", first.isoformat(), "--to", str(YESTERDAY - timedelta(2))])
+    result = runner.invoke(args=["analytics", "status"])
+    assert f"Last aggregated day:   {YESTERDAY - timedelta(days=2)}" in result.output
+    assert f"Complete through:      {YESTERDAY - timedelta(days=2)}" in result.output
+    assert "Lag behind yesterday:  2 day(s)" in result.output
+    assert "Days pending:          2" in result.output
+
+
+def test_status_after_one_day_of_a_longer_history_claims_nothing_complete(app, host, data):
+    runner = app.test_cli_runner()
     runner.invoke(args=["analytics", "aggregate", "--date", (YESTERDAY - timedelta(days=2)).isoformat()])
     result = runner.invoke(args=["analytics", "status"])
     assert f"Last aggregated day:   {YESTERDAY - timedelta(days=2)}" in result.output
-    assert "Lag behind yesterday:  2 day(s)" in result.output
+    assert "Complete through:      never" in result.output
+    assert "Days pending:          19" in result.output
 
 
 def test_aggregate_while_another_process_runs_exits_non_zero(pg_app, pg_host):

@@ -29,6 +29,7 @@ PLUGIN_TABLES = {
     "analytics_aggregated_days",
     "analytics_call_patterns",
     "analytics_call_pattern_batches",
+    "analytics_job_state",
 }
 HOST_TABLES = {"tenants", "agents", "usage_events", "api_tokens"}
 
@@ -269,15 +270,25 @@ def test_a_host_table_without_a_contract_column_is_named_with_the_column(make_ap
 
 
 def test_plugin_tables_without_a_recorded_revision_point_to_stamp(app):
-    # A schema built by hand from the first revision alone: its tables, no record of it.
-    for table in (VERSION_TABLE, "analytics_call_pattern_batches", "analytics_call_patterns"):
-        HostData(app).execute(f"DROP TABLE {table}")
+    # Every revision's tables, no record of them: stamp the newest.
+    HostData(app).execute(f"DROP TABLE {VERSION_TABLE}")
     result = _flask(app, "analytics", "db", "upgrade")
     assert result.exit_code == 1
+    assert f"flask analytics db stamp {schema_migrations.head()}" in result.output
+    _ok(app, "analytics", "db", "stamp", schema_migrations.head())
+    _ok(app, "analytics", "db", "upgrade")
+    assert _versions(app, VERSION_TABLE) == {schema_migrations.head()}
+
+
+def test_tables_of_the_first_revision_only_point_to_stamping_it(app):
+    # A schema built by hand from the first revision alone: its tables, no record of it.
+    for table in (VERSION_TABLE, "analytics_job_state", "analytics_call_pattern_batches", "analytics_call_patterns"):
+        HostData(app).execute(f"DROP TABLE {table}")
+    result = _flask(app, "analytics", "db", "upgrade")
     assert "flask analytics db stamp 009_add_analytics_aggregates" in result.output
     _ok(app, "analytics", "db", "stamp", "009_add_analytics_aggregates")
     _ok(app, "analytics", "db", "upgrade")
-    assert _versions(app, VERSION_TABLE) == {schema_migrations.head()}
+    assert "analytics_job_state" in _tables(app)
 
 
 def test_the_python_api_upgrades_like_the_command(make_app):

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade as host_upgrade
-from legacy_0_1_0 import build_0_1_0_database
+from legacy_0_1_0 import build_0_1_0_database, roll_up_as_0_1_0
 
 from agentidp_analytics_plugin import schema_migrations
 from agentidp_analytics_plugin.schema_migrations import VERSION_TABLE
@@ -73,11 +73,7 @@ def _write_history(app: Flask, host: HostData) -> None:
     agents = [host.agent(tenant, name=f"agent-{i}") for i in range(3)]
     host.events([(tenant, a, DAY - dt.timedelta(days=d), "api_calls", 10 + d) for a in agents for d in range(5)])
     host.events([(tenant, None, DAY, "api_calls", 7)])
-    with app.app_context():
-        report = app.extensions["agentidp_analytics"].aggregate(
-            days=[DAY - dt.timedelta(days=d) for d in range(5)], today=DAY + dt.timedelta(days=1)
-        )
-    assert report.rows_out > 0 and not report.failed
+    roll_up_as_0_1_0(app, DAY - dt.timedelta(days=4), DAY)
 
 
 def test_the_0_1_0_layout_is_a_branch_in_the_hosts_version_table(legacy):
@@ -102,6 +98,15 @@ def test_a_0_1_0_database_moves_to_the_new_layout_without_losing_a_row(legacy, m
     assert _versions(app, "alembic_version") == {"host_0001"}
     _upgrade_both_to_the_new_layout(app)
     assert _dump(app) == before
+
+
+def test_after_the_move_the_first_day_with_usage_is_known_and_completeness_counts_from_it(legacy, make_app):
+    app = make_app(migrate=False, ANALYTICS_MIGRATION_DEPENDS_ON="host_0001")
+    _upgrade_both_to_the_new_layout(app)
+    (first,) = HostData(app).execute("SELECT first_event_day FROM analytics_job_state").one()
+    assert str(first) == str(DAY - dt.timedelta(days=4))
+    with app.app_context():
+        assert app.extensions["agentidp_analytics"].service.data_complete_through() == DAY
 
 
 def test_after_the_move_the_deletion_trigger_still_folds_an_agents_rows(legacy, make_app):

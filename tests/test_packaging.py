@@ -38,6 +38,7 @@ def wheel_names(wheel: Path) -> set[str]:
         *(p.relative_to(ROOT).as_posix() for p in (ROOT / "static").rglob("*") if p.suffix in {".js", ".css", ".json"}),
         "migrations/env.py",
         "migrations/versions/009_add_analytics_aggregates.py",
+        "migrations/versions/011_add_analytics_job_state.py",
     ],
 )
 def test_every_data_file_ships_inside_the_package(wheel_names, source):

@@ -7,7 +7,7 @@ from pathlib import Path
 from .shell import flask, readme_upgrade, table_names
 
 ORBIT_TABLES = {"orgs", "bots", "bot_usage", "members", "api_keys"}
-PLUGIN_TABLES = {"analytics_daily_aggregates", "analytics_aggregated_days"}
+PLUGIN_TABLES = {"analytics_daily_aggregates", "analytics_aggregated_days", "analytics_job_state"}
 
 
 def _new_revisions(migrations: Path, before: set[Path]) -> list[Path]:

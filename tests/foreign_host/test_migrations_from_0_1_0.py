@@ -9,10 +9,12 @@ run the README's commands and every row is still there.
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from legacy_0_1_0 import build_0_1_0_database
+from legacy_0_1_0 import build_0_1_0_database, roll_up_as_0_1_0
 
 from .conftest import MakeOrbit, run_flask, upgrade_schema
 from .orbit_idp.extensions import db
@@ -45,7 +47,7 @@ def orbit_of_0_1_0(make_orbit: MakeOrbit) -> Flask:
     build_0_1_0_database(app, depends_on=ORBITS_TABLES_REVISION)
     with app.app_context():
         world = build_world()
-    run_flask(app, "analytics", "aggregate", "--from", world.day(0), "--to", world.day(6))
+    roll_up_as_0_1_0(app, date.fromisoformat(world.day(0)), date.fromisoformat(world.day(6)))
     return app
 
 
