@@ -6,11 +6,13 @@ deployment looks like: a weekday rhythm, bursts, idle agents, rotations every
 few weeks (some agents never rotate), about 1 % failed token requests,
 tenant-wide rows (management API calls, no agent) and one agent that is
 deleted after months of history, whose usage the database folds into the
-tenant-wide bucket. With the analytics plugin loaded, the agents' calls are
-also counted per endpoint (the plugin's call patterns), as its request hook
-would have: the same token issuances and failures, the agent API's calls, an
-agent still calling a retired path, and a two-day outage of the token
-endpoint at acme.
+tenant-wide bucket. For the analytics insights, it also has idle agents
+(dormant), agents that never rotate their credentials (overdue) and one day
+of refused token requests for one agent (a failure spike). With the
+analytics plugin loaded, the agents' calls are also counted per endpoint
+(the plugin's call patterns), as its request hook would have: the same token
+issuances and failures, the agent API's calls, an agent still calling a
+retired path, and a two-day outage of the token endpoint at acme.
 """
 
 from __future__ import annotations
@@ -203,6 +205,8 @@ def _plan_agent(
         issuances = max(1, round(calls / rng.uniform(20, 60))) if calls else 0
         expected_failures = issuances * 0.01
         failures = int(expected_failures) + (rng.random() < expected_failures % 1)
+        if name == FAILURE_SPIKE_AGENT and index == len(days) - FAILURE_SPIKE_DAYS_AGO:
+            failures += FAILURE_SPIKE_COUNT
         _usage(batch, tenant_id, agent_id, day, "api_calls", calls, rng)
         _usage(batch, tenant_id, agent_id, day, "token_issuances", issuances, rng)
         _usage(batch, tenant_id, agent_id, day, "token_failures", failures, rng)
@@ -337,6 +341,12 @@ UNMATCHED = "<unmatched>"
 RETIRED_PATH_AGENT = "crm-sync"
 #: Days before the end of the history when the token endpoint failed at acme.
 OUTAGE_DAYS_AGO = (9, 8)
+#: The agent whose token requests were refused for a day (a deploy shipped a revoked secret):
+#: the analytics insights' failure spike. Added without drawing from the generator, so every
+#: other row stays as it was.
+FAILURE_SPIKE_AGENT = "lead-scorer"
+FAILURE_SPIKE_DAYS_AGO = 3
+FAILURE_SPIKE_COUNT = 40
 
 
 def _seed_call_patterns(batch: _Batch, days: list[dt.date]) -> None:
