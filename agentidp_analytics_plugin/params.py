@@ -167,15 +167,31 @@ def response_format(args: Mapping[str, Any], accept: Any = None) -> str:
 
 def check_range(endpoint: str, from_: date, to: date, today: date) -> None:
     """The spec's period rules, shared by every caller that builds dates itself."""
-    if from_ > to:
-        raise AnalyticsError(400, errors.INVALID_DATE_RANGE, f"'from' ({from_}) must not be after 'to' ({to}).")
-    if to > today:
-        raise AnalyticsError(400, errors.INVALID_DATE_RANGE, f"'to' ({to}) must not be after today ({today}, UTC).")
+    _check_order(from_, to, today)
     limit = MAX_DAYS[endpoint]
     if (to - from_).days + 1 > limit:
         raise AnalyticsError(
             400, errors.INVALID_DATE_RANGE, f"The period may hold at most {limit} days for {endpoint}."
         )
+
+
+def check_shared(args: Mapping[str, Any], today: date) -> None:
+    """The rules every endpoint applies alike: well-formed dates in order, not after today, a UUID agentId.
+
+    Raises the same :class:`AnalyticsError` as :func:`parse_query`; the length
+    limit, which differs per endpoint, is left to each. The tab asks this
+    first, so a mistake every panel would report is reported once.
+    """
+    to = _date(args, "to") or today
+    _check_order(_date(args, "from") or _days_before(to, DEFAULT_DAYS_BACK), to, today)
+    _agent_id(args)
+
+
+def _check_order(from_: date, to: date, today: date) -> None:
+    if from_ > to:
+        raise AnalyticsError(400, errors.INVALID_DATE_RANGE, f"'from' ({from_}) must not be after 'to' ({to}).")
+    if to > today:
+        raise AnalyticsError(400, errors.INVALID_DATE_RANGE, f"'to' ({to}) must not be after today ({today}, UTC).")
 
 
 def _days_before(day: date, days: int) -> date:

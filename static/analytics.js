@@ -496,6 +496,37 @@
     }
   }, true);
 
+  // A mistake in the filters is shown once, in place of the panels (#aa-body-period, with its
+  // code); the inputs it is about are marked invalid, and unmarked once it is gone.
+  function markInvalidControls() {
+    var error = document.getElementById('aa-body-period');
+    var code = error ? error.getAttribute('data-error-code') : '';
+    var dates = code === 'INVALID_DATE' || code === 'INVALID_DATE_RANGE';
+    [['aa-from', dates], ['aa-to', dates], ['aa-agent', code === 'INVALID_AGENT_ID']].forEach(function (pair) {
+      var input = document.getElementById(pair[0]);
+      if (!input) {
+        return;
+      }
+      if (pair[1]) {
+        input.setAttribute('aria-invalid', 'true');
+        input.setAttribute('aria-describedby', 'aa-body-period');
+      } else {
+        input.removeAttribute('aria-invalid');
+        input.removeAttribute('aria-describedby');
+      }
+    });
+  }
+  document.addEventListener('htmx:afterSettle', markInvalidControls);
+
+  // With this script every change applies at once: the no-JavaScript Apply button goes.
+  function hideNoScriptControls(root) {
+    if (root && root.querySelectorAll) {
+      root.querySelectorAll('[data-aa-no-js]').forEach(function (element) {
+        element.hidden = true;
+      });
+    }
+  }
+
   // A panel whose request failed says so instead of "Loading..." forever.
   function showFailure(event) {
     var target = event.detail && event.detail.target;
@@ -522,5 +553,10 @@
 
   if (document.readyState !== 'loading') {
     buildWithin(document.body);
+    hideNoScriptControls(document.body);
+  } else {
+    document.addEventListener('DOMContentLoaded', function () {
+      hideNoScriptControls(document.body);
+    });
   }
 })();

@@ -427,3 +427,36 @@ def test_call_patterns_follow_the_agent_filter(pro_client: FlaskClient, pro: dic
         as_text=True
     )
     assert re.findall(r'<tr data-endpoint="([^"]+)"', html) == ["POST /oauth/token"]
+
+
+def test_dates_in_the_wrong_order_are_said_once_for_the_whole_tab(pro_client: FlaskClient) -> None:
+    today = utc_today()
+    query = f"range=custom&from={today - timedelta(days=2)}&to={today - timedelta(days=9)}"
+    html = pro_client.get(f"/analytics/?{query}", headers=HX).get_data(as_text=True)
+    assert html.count('role="alert"') == 1 and 'data-error-code="INVALID_DATE_RANGE"' in html
+    assert "/analytics/fragments/" not in html  # no panel asks for its data
+
+
+def test_a_full_page_with_reversed_dates_marks_both_date_inputs_invalid(pro_client: FlaskClient) -> None:
+    today = utc_today()
+    html = pro_client.get(
+        f"/analytics/?range=custom&from={today - timedelta(days=2)}&to={today - timedelta(days=9)}"
+    ).get_data(as_text=True)
+    for field in ("aa-from", "aa-to"):
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true" aria-describedby="aa-body-period"', html)
+    assert 'id="aa-body-period"' in html and html.count('role="alert"') == 1
+
+
+def test_a_malformed_agent_is_said_once_and_marks_the_agent_filter(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/?range=30&agentId=nope").get_data(as_text=True)
+    assert html.count('role="alert"') == 1 and "That agent can&#39;t be shown." in html
+    assert re.search(r'id="aa-agent"[^>]*aria-invalid="true"', html)
+    assert not re.search(r'id="aa-from"[^>]*aria-invalid', html)
+
+
+def test_a_period_too_long_for_some_panels_stays_each_panels_own_message(pro_client: FlaskClient) -> None:
+    today = utc_today()
+    html = pro_client.get(
+        f"/analytics/?range=custom&from={today - timedelta(days=120)}&to={today}", headers=HX
+    ).get_data(as_text=True)
+    assert 'id="aa-body-period"' not in html and "/analytics/fragments/heatmap" in html

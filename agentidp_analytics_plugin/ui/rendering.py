@@ -32,10 +32,12 @@ class ErrorState:
 
     code: str
     message: str
+    #: Overrides the code's title (an error shown once for the whole tab, not in one panel).
+    heading: str | None = None
 
     @property
     def title(self) -> str:
-        return _ERROR_TITLES.get(self.code, "This panel can't show that period.")
+        return self.heading or _ERROR_TITLES.get(self.code, "This panel can't show that period.")
 
 
 def _fmt_number(value: Any) -> str:

@@ -32,7 +32,7 @@ from ..aggregation import utc_today
 from ..api import represent
 from ..blueprint import bp
 from ..errors import AnalyticsError, database_outage_as_503
-from ..params import parse_query
+from ..params import USAGE_SUMMARY, check_shared, parse_query
 from ..service import AnalyticsService
 from ..signin import signed_out_response
 from ..state import get_state
@@ -105,7 +105,13 @@ def tab() -> Response | str:
     except AnalyticsError as exc:
         return _page_refusal(exc, panels_only)
     links = _tab_links()
-    panels_context = {"panels": PANELS, "controls": controls, "links": links, "canonical": canonical_query(controls)}
+    panels_context = {
+        "panels": PANELS,
+        "controls": controls,
+        "links": links,
+        "canonical": canonical_query(controls),
+        "period_error": shared_error(controls, today),
+    }
     if panels_only:
         response = make_response(partial("panels", **panels_context, oob=True))
         response.headers["HX-Push-Url"] = url_for(f"{bp.name}.tab", **canonical_query(controls))
@@ -120,6 +126,23 @@ def tab() -> Response | str:
         tab_url=url_for(f"{bp.name}.tab"),
         **panels_context,
     )
+
+
+#: What the one error shown in place of every panel says first, by code.
+_SHARED_HEADINGS = {"INVALID_AGENT_ID": "That agent can't be shown."}
+
+
+def shared_error(controls: Controls, today: date) -> ErrorState | None:
+    """A mistake in the controls that every panel would report (dates, their order, the agent id), or None.
+
+    Shown once, in place of the panels, with the inputs concerned marked
+    invalid; a period too long for some panels only is still each panel's to say.
+    """
+    try:
+        check_shared(api_args(controls, USAGE_SUMMARY), today)
+    except AnalyticsError as exc:
+        return ErrorState(exc.code, exc.message, _SHARED_HEADINGS.get(exc.code, "These dates can't be shown."))
+    return None
 
 
 def _page_refusal(exc: AnalyticsError, panels_only: bool) -> Response | str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -263,4 +263,24 @@ def test_charts_take_their_colours_from_the_css_variables_of_the_tab(acme: Any, 
         })"""
     )
     assert colours == {"trends": "rgb(1, 2, 3)", "heatmap": "rgb(1, 2, 3)", "serverErrors": "rgb(4, 5, 6)"}
+    assert console_errors == []
+
+
+def test_dates_in_the_wrong_order_show_one_error_and_mark_the_inputs(acme: Any, console_errors: list[str]) -> None:
+    assert acme.locator("#aa-controls button[type=submit]").is_hidden()  # changes apply at once
+    today = datetime.now(UTC).date()
+    acme.fill("#aa-to", (today - timedelta(days=10)).isoformat())
+    acme.dispatch_event("#aa-to", "change")
+    acme.fill("#aa-from", (today - timedelta(days=3)).isoformat())
+    acme.dispatch_event("#aa-from", "change")
+    acme.wait_for_selector("#aa-body-period[data-error-code=INVALID_DATE_RANGE]")
+    acme.wait_for_selector("#aa-from[aria-invalid=true]")
+    assert acme.locator("[role=alert]").count() == 1
+    assert acme.get_attribute("#aa-to", "aria-invalid") == "true"
+    acme.fill("#aa-from", (today - timedelta(days=20)).isoformat())
+    acme.dispatch_event("#aa-from", "change")
+    wait_for_charts(acme, count=3)
+    assert acme.locator("#aa-body-period").count() == 0
+    assert acme.get_attribute("#aa-from", "aria-invalid") is None
+    assert acme.get_attribute("#aa-to", "aria-invalid") is None
     assert console_errors == []
