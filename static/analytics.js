@@ -37,6 +37,8 @@
   };
 
   var LARGE_HEATMAP = 5000; // cells; above this, never animate
+  var NARROW = 600; // px of panel width below which the heatmap uses its narrow layout
+  var MIN_CELL = 8; // px: the thinnest a heatmap day may be drawn
   var charts = new Map();
 
   window.analyticsCharts = {
@@ -130,6 +132,13 @@
     }
     var rowHeight = rows > 100 ? 12 : rows > 30 ? 16 : 24;
     canvas.parentElement.style.height = Math.max(140, rows * rowHeight + 70) + 'px';
+    // On a narrow screen: shorter agent names, and never cells thinner than MIN_CELL pixels (the
+    // chart grows wider than the screen and its wrapper scrolls sideways).
+    var available = canvas.parentElement.parentElement.clientWidth || canvas.parentElement.clientWidth;
+    var narrow = available < NARROW;
+    var labelWidth = narrow ? 96 : 190;
+    var needed = cols * MIN_CELL + labelWidth + 24;
+    canvas.parentElement.style.width = needed > available ? needed + 'px' : '';
     var text = cssVar(canvas, '--aa-text', '#1f2328');
     var gap = cols > 60 ? 0 : 1;
 
@@ -206,14 +215,14 @@
             border: { display: false },
             afterBuildTicks: cellTicks(rows),
             afterFit: function (scale) {
-              scale.width = Math.min(scale.width, 190);
+              scale.width = Math.min(scale.width, labelWidth);
             },
             ticks: {
               color: text,
               autoSkip: true,
               font: { size: rows > 30 ? 10 : 12 },
               callback: function (value) {
-                return data.agents[value] !== undefined ? truncate(data.agents[value], 26) : '';
+                return data.agents[value] !== undefined ? truncate(data.agents[value], narrow ? 12 : 26) : '';
               }
             }
           }

@@ -318,3 +318,24 @@ def test_on_a_phone_rows_stack_with_the_stale_flag_in_view_and_names_whole(
     name = page.locator("#aa-body-rotations tbody tr").first.locator("th")
     assert status.bounding_box()["y"] - name.bounding_box()["y"] < 40  # the flag right under the name
     assert console_errors == []
+
+
+@pytest.mark.parametrize("preset", ["30", "90"])
+def test_heatmap_cells_stay_visible_on_a_phone(
+    page: Any, demo_url: str, preset: str, console_errors: list[str]
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, demo_url, "acme")
+    page.goto(f"{demo_url}/analytics/?range={preset}")
+    wait_for_charts(page, count=3)
+    cell = page.evaluate(
+        """() => {
+            const chart = window.analyticsCharts.get('aa-heatmap-canvas');
+            const area = chart.chartArea;
+            const days = JSON.parse(document.getElementById('aa-heatmap-data').textContent).dates.length;
+            return (area.right - area.left) / days;
+        }"""
+    )
+    assert cell >= 7, cell  # no longer 4-5 px
+    assert page.evaluate("document.querySelector('#agentidp-analytics').scrollWidth") <= 390  # the chart scrolls
+    assert console_errors == []
