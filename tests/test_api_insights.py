@@ -228,3 +228,38 @@ def test_insights_export_as_csv_one_row_per_finding_and_agent(api, seed):
 def test_a_plan_without_analytics_gets_no_insights(api, seed, tier):
     s = seed([], tier=tier)
     assert api.get("insights", s.token).status_code == 403
+
+
+# -- the tab's panel -----------------------------------------------------------
+
+
+def test_the_insights_panel_comes_first_in_the_tab(api, seed):
+    from ui_helpers import log_in
+
+    s = seed([])
+    log_in(api.client, s.tenant)
+    page = api.client.get("/analytics/?range=30").get_data(as_text=True)
+    assert page.index('id="aa-panel-insights"') < page.index('id="aa-panel-summary"')
+    assert 'href="/analytics/export/insights.csv?range=30"' in page
+
+
+def test_the_insights_panel_lists_findings_most_severe_first_with_links(api, seed):
+    from ui_helpers import log_in
+
+    s = seed([("sleepy", 40, "api_calls", 1), ("newbie", 2, "credential_rotations", 1)])
+    log_in(api.client, s.tenant)
+    html = api.client.get("/analytics/fragments/insights?range=30").get_data(as_text=True)
+    kinds = [k for k in ("dormant_agent", "new_agents") if f'data-kind="{k}"' in html]
+    assert kinds == ["dormant_agent", "new_agents"]
+    assert html.index('data-kind="dormant_agent"') < html.index('data-kind="new_agents"')
+    assert f"agentId={s.agents['sleepy']}" in html
+    assert f"No activity since {days_ago(40).isoformat()} (39 days)." in html  # the preset ends yesterday
+
+
+def test_the_insights_panel_says_when_nothing_needs_attention(api, seed):
+    from ui_helpers import log_in
+
+    s = seed([("steady", 40, "api_calls", 1), ("steady", 1, "api_calls", 1), ("steady", 1, "credential_rotations", 1)])
+    log_in(api.client, s.tenant)
+    html = api.client.get("/analytics/fragments/insights?range=30").get_data(as_text=True)
+    assert 'data-state="empty"' in html and "Nothing needs your attention." in html

@@ -17,6 +17,7 @@ from ..params import (
     AGENT_ACTIVITY,
     CALL_PATTERNS,
     DIRECTIONS,
+    INSIGHTS,
     ROTATION_DEFAULT_DIRECTIONS,
     ROTATION_DEFAULT_SORT,
     ROTATION_SORT_KEYS,
@@ -40,6 +41,7 @@ class Panel:
 
 
 PANELS: tuple[Panel, ...] = (
+    Panel("insights", "Insights", INSIGHTS),
     Panel("summary", "Summary", USAGE_SUMMARY),
     Panel("heatmap", "Agent activity", AGENT_ACTIVITY),
     Panel("trends", "Token trends", TOKEN_TRENDS),

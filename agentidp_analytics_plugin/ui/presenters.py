@@ -101,6 +101,70 @@ def summary_context(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {"cards": cards, "period": payload["period"], "empty": empty}
 
 
+#: How many findings the panel lists before "and N more" (the API and the CSV have them all).
+INSIGHTS_SHOWN = 10
+_INSIGHT_TITLES = {
+    "dormant_agent": "Dormant agent",
+    "failure_spike": "Failure spike",
+    "overdue_rotation": "Rotation overdue",
+    "usage_drop": "Usage drop",
+    "usage_surge": "Usage surge",
+    "new_agents": "New agents",
+}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def insight_sentence(kind: str, n: Mapping[str, Any]) -> str:
+    """What a finding's numbers say, in one sentence."""
+    if kind == "dormant_agent":
+        if n["lastActive"] is None:
+            return f"Registered but never active; no activity for at least {n['dormantDays']} days."
+        return f"No activity since {n['lastActive']} ({_plural(n['daysInactive'], 'day')})."
+    if kind == "failure_spike":
+        return (
+            f"{_plural(n['tokenFailures'], 'failed token request')} on {n['date']}; "
+            f"its usual day has {n['baselineMedian']:g} (median of the {n['baselineDays']} days before)."
+        )
+    if kind == "overdue_rotation":
+        if n["lastRotation"] is None:
+            return f"Credentials never rotated (due every {n['staleDays']} days)."
+        return (
+            f"Credentials last rotated on {n['lastRotation']}, {_plural(n['daysSinceRotation'], 'day')} ago "
+            f"(due every {n['staleDays']} days)."
+        )
+    if kind in ("usage_drop", "usage_surge"):
+        return (
+            f"{_plural(n['apiCalls'], 'API call')} in this period against {n['previousApiCalls']:,} "
+            f"in the {n['previousPeriod']['from']} to {n['previousPeriod']['to']} before it."
+        )
+    return f"{_plural(n['count'], 'agent')} first active in this period."
+
+
+def insights_context(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The insights panel: the first findings, most severe first, each with its sentence and link."""
+    found = payload["insights"]
+    findings = [
+        {
+            "kind": f["kind"],
+            "severity": f["severity"],
+            "title": _INSIGHT_TITLES[f["kind"]],
+            "agents": ", ".join(a["agentName"] or "(unnamed)" for a in f["agents"]),
+            "sentence": insight_sentence(f["kind"], f["numbers"]),
+            "link": f.get("link"),
+        }
+        for f in found[:INSIGHTS_SHOWN]
+    ]
+    return {
+        "findings": findings,
+        "more": max(0, len(found) - INSIGHTS_SHOWN),
+        "empty": not found,
+        "period": payload["period"],
+    }
+
+
 def _period_dates(period: Mapping[str, str]) -> list[date]:
     start, end = date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]

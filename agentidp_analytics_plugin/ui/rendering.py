@@ -15,7 +15,14 @@ from flask import render_template
 from .. import errors
 from ..blueprint import bp
 from .controls import Controls, Links, canonical_query
-from .presenters import call_patterns_context, heatmap_context, rotations_context, summary_context, trends_context
+from .presenters import (
+    call_patterns_context,
+    heatmap_context,
+    insights_context,
+    rotations_context,
+    summary_context,
+    trends_context,
+)
 
 #: What an error panel says first, by code (the message below it says why).
 _ERROR_TITLES = {
@@ -77,6 +84,10 @@ def render_call_patterns(patterns: Mapping[str, Any], suffix: str = "") -> str:
     return partial("calls", **call_patterns_context(patterns), suffix=suffix)
 
 
+def render_insights(found: Mapping[str, Any], suffix: str = "") -> str:
+    return partial("insights", **insights_context(found), suffix=suffix)
+
+
 def render_error(panel: str, error: ErrorState, suffix: str = "") -> str:
     return partial("error", panel=panel, error=error, suffix=suffix)
 
@@ -91,4 +102,6 @@ def render_panel(panel: str, data: Mapping[str, Any], controls: Controls, links:
         return render_trends(data, links.suffix)
     if panel == "calls":
         return render_call_patterns(data, links.suffix)
+    if panel == "insights":
+        return render_insights(data, links.suffix)
     return render_rotations(data, controls, links)

@@ -29,7 +29,7 @@ from flask import Response, abort, current_app, make_response, render_template, 
 
 from ..access import Audience, PlanRequired, authorise
 from ..aggregation import utc_today
-from ..api import represent
+from ..api import represent, with_links
 from ..blueprint import bp
 from ..errors import AnalyticsError, database_outage_as_503
 from ..params import USAGE_SUMMARY, check_shared, parse_query
@@ -60,6 +60,16 @@ def panel_data(
         return service.get_token_trends(tenant_id, q.from_, q.to, q.granularity, q.agent_id)
     if panel == "calls":
         return service.get_call_patterns(tenant_id, q.from_, q.to, q.agent_id)
+    if panel == "insights":  # tenant-wide: the agent filter does not narrow it
+        found = service.get_insights(
+            tenant_id,
+            q.from_,
+            q.to,
+            dormant_days=cfg["ANALYTICS_DORMANT_DAYS"],
+            stale_days=cfg["ANALYTICS_ROTATION_STALE_DAYS"],
+            min_failures=cfg["ANALYTICS_INSIGHT_MIN_FAILURES"],
+        )
+        return with_links(found)
     return service.get_credential_rotations(
         tenant_id,
         q.from_,

@@ -149,7 +149,7 @@ def test_gallery_renders_every_state(page: Any, gallery_url: str, artifacts: Pat
     page.goto(f"{gallery_url}/analytics/_gallery")
     wait_for_charts(page, count=16)  # 5 states with data x 3 charts + the weekly trends
     for state in ("empty",):
-        assert page.locator(f"#gallery-{state} [data-state=empty]").count() == 5
+        assert page.locator(f"#gallery-{state} [data-state=empty]").count() == 6  # the insights panel too
     assert chart_info(page, "aa-heatmap-canvas-one-agent")["points"][0] > 0
     assert chart_info(page, "aa-trends-canvas-typical")["points"] == [30] * 4
     assert chart_info(page, "aa-trends-canvas-typical-week")["points"] == [5] * 4
