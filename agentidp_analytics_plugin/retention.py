@@ -1,4 +1,4 @@
-"""Retention (``ANALYTICS_RETENTION_DAYS``, off by default): aggregates older than the window go.
+"""Retention (``ANALYTICS_RETENTION_DAYS``, off by default): aggregates and call patterns older than the window go.
 
 On the partitioned layout whole months older than the cut-off are dropped (a
 catalogue change, no matter how many rows); on the plain layout, and for the
@@ -42,31 +42,34 @@ def drop_old_months(conn: Connection, cutoff: date) -> list[date]:
     return dropped
 
 
-def delete_before(conn: Connection, tables: Tables, cutoff: date, batch: int = BATCH) -> int:
-    """Delete aggregate rows dated before ``cutoff``, ``batch`` rows per transaction; returns the count."""
-    agg = tables.aggregates
+def delete_before(conn: Connection, table: sa.Table, cutoff: date, batch: int = BATCH) -> int:
+    """Delete ``table``'s rows dated before ``cutoff``, ``batch`` rows per transaction; returns the count."""
+    if conn.dialect.name == "sqlite":  # rowid: the cheapest handle on any SQLite table
+        handle = sa.literal_column("rowid")
+    elif "id" in table.c:  # works across partitions too
+        handle = table.c.id
+    else:  # a plain PostgreSQL table: the row's physical address
+        handle = sa.literal_column("ctid")
+    victims = sa.select(handle).select_from(table).where(table.c.date < cutoff).limit(batch)
+    statement = sa.delete(table).where(table.c.date < cutoff, handle.in_(victims.scalar_subquery()))
     deleted = 0
     while True:
         with conn.begin():
-            if conn.dialect.name == "postgresql":
-                victims = sa.select(agg.c.id).where(agg.c.date < cutoff).limit(batch)
-                count = conn.execute(
-                    sa.delete(agg).where(agg.c.date < cutoff, agg.c.id.in_(victims.scalar_subquery()))
-                ).rowcount
-            else:  # SQLite: rowid is the cheapest handle
-                victims = sa.select(sa.literal_column("rowid")).select_from(agg).where(agg.c.date < cutoff).limit(batch)
-                count = conn.execute(
-                    sa.delete(agg).where(sa.literal_column("rowid").in_(victims.scalar_subquery()))
-                ).rowcount
+            count = conn.execute(statement).rowcount
         deleted += count
         if count < batch:
             return deleted
 
 
+def retained_tables(tables: Tables) -> list[sa.Table]:
+    """Every plugin table of dated rows that retention applies to (the ledger is kept on purpose)."""
+    return [tables.aggregates, tables.call_patterns]
+
+
 def apply(conn: Connection, tables: Tables, cutoff: date) -> tuple[list[date], int]:
     """Remove every aggregate dated before ``cutoff``: partitions first, then the remaining rows."""
     dropped = drop_old_months(conn, cutoff) if partitions.is_partitioned(conn) else []
-    rows = delete_before(conn, tables, cutoff)
+    rows = sum(delete_before(conn, table, cutoff) for table in retained_tables(tables))
     if dropped or rows:
         log.info(
             "Analytics retention: dropped %d monthly partition(s), deleted %d row(s) dated before %s.",

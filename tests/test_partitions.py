@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -244,7 +244,7 @@ def test_retention_deletes_in_batches_on_the_plain_layout(make_app):
     app = make_app()
     world = World(app)
     with app.app_context(), get_state(app).engine.connect() as conn:
-        rows = retention.delete_before(conn, get_state(app).tables, days_ago(50), batch=7)
+        rows = retention.delete_before(conn, get_state(app).tables.aggregates, days_ago(50), batch=7)
 
     assert rows == 50 * 3 * 2  # days 51..100, three agent slots, two metrics
     assert world.sql(f"SELECT min(date) FROM {TABLE}").scalar_one() in (days_ago(50), days_ago(50).isoformat())
@@ -254,3 +254,21 @@ def test_retention_deletes_in_batches_on_the_plain_layout(make_app):
 def test_a_retention_shorter_than_a_week_or_not_a_number_is_refused(make_app, value):
     with pytest.raises(ValueError, match="ANALYTICS_RETENTION_DAYS"):
         make_app(migrate=False, ANALYTICS_RETENTION_DAYS=value)
+
+
+def test_retention_removes_old_call_patterns_too(make_app):
+    app = make_app()
+    host = HostData(app)
+    tenant = host.tenant()
+    rows = [
+        {"tenant_id": tenant, "agent_id": None, "date": days_ago(n), "method": "GET", "route": "/agents",
+         "status_class": "2xx", "calls": 3, "latency_ms_sum": 1.5, "updated_at": datetime.now(UTC)}
+        for n in (5, 60, 61)
+    ]
+    with app.app_context(), get_state(app).engine.begin() as conn:
+        conn.execute(sa.insert(get_state(app).tables.call_patterns), rows)
+    with app.app_context(), get_state(app).engine.connect() as conn:
+        retention.apply(conn, get_state(app).tables, days_ago(30))
+
+    left = host.execute("SELECT count(*) FROM analytics_call_patterns").scalar_one()
+    assert left == 1
