@@ -4,6 +4,20 @@ Keys follow the spec, ``analytics:{tenantId}:{endpoint}:{queryHash}``, where the
 hash covers the normalised query (defaults applied), so equivalent requests
 share an entry and one tenant's key can never name another tenant's data.
 
+The hash also covers the aggregate *generation* (:mod:`.job_state`), which
+every run of the roll-up that changes an aggregate or the ledger bumps in the
+same transaction. An answer is stored under the generation of the snapshot it
+was computed from and looked up under the current one, so after a
+re-aggregation no answer computed before it is served. To keep a hit free of
+SQL, a shared backend (Redis) holds a mirror of the generation at
+``analytics:generation``: the job overwrites it as soon as it has committed,
+still holding its lock; a request that finds it absent reads the database (the
+source of truth) and puts it back only if it is still absent, with a
+:data:`GENERATION_MIRROR_TTL`. So the mirror is only behind when the job could
+not reach Redis, and then for at most that TTL. The in-process backend cannot
+see a job run by another process (the CLI, another worker), so with it every
+request reads the generation from the database (one primary-key lookup).
+
 Values are stored as JSON, never as pickles (cachelib's default): whoever can
 write to that Redis could otherwise run code in every worker. The answers are
 JSON documents anyway; anything in the cache that is not valid JSON (an entry
@@ -26,6 +40,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -38,13 +53,18 @@ from .redis_urls import redis_client
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "analytics"
+#: Where a shared cache mirrors the aggregate generation (no tenant id is "generation").
+GENERATION_KEY = f"{KEY_PREFIX}:generation"
+#: Seconds a mirror filled by a request lives: the bound on staleness when the job could not update it.
+GENERATION_MIRROR_TTL = 60
 #: Seconds to wait for Redis before serving from the database instead.
 REDIS_TIMEOUT = 0.5
 
 
-def cache_key(tenant_id: uuid.UUID | str, endpoint: str, params: dict[str, Any]) -> str:
-    """``analytics:{tenantId}:{endpoint}:{queryHash}`` over the normalised parameters."""
-    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+def cache_key(tenant_id: uuid.UUID | str, endpoint: str, params: dict[str, Any], generation: int = 0) -> str:
+    """``analytics:{tenantId}:{endpoint}:{queryHash}`` over the normalised parameters and the generation."""
+    keyed = {"generation": generation, "params": params}
+    canonical = json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
     return f"{KEY_PREFIX}:{tenant_id}:{endpoint}:{digest}"
 
@@ -120,6 +140,50 @@ class AnalyticsCache:
     @property
     def available(self) -> bool:
         return time.monotonic() >= self._skip_until
+
+    @property
+    def shared(self) -> bool:
+        """True when every process sees the same entries (Redis), False for the in-process backend."""
+        return not isinstance(self.cache.cache, SimpleCache)
+
+    def generation(self, load: Callable[[], int], endpoint: str) -> int:
+        """The current aggregate generation: the shared mirror's, else ``load()`` from the database."""
+        if not self.shared:
+            return load()
+        mirrored = None
+        if self.available:
+            try:
+                mirrored = self.cache.get(GENERATION_KEY)
+            except Exception:  # noqa: BLE001 - a cache failure means "ask the database"
+                self._failed(endpoint, "read")
+        if isinstance(mirrored, int):
+            return mirrored
+        current = load()
+        if self.available:
+            try:  # only if still absent: never over a newer value the job just wrote
+                self.cache.add(GENERATION_KEY, current, timeout=GENERATION_MIRROR_TTL)
+            except Exception:  # noqa: BLE001
+                self._failed(endpoint, "write")
+        return current
+
+    def publish_generation(self, generation: int) -> None:
+        """Called by the job once its changes are committed: requests from now on key on ``generation``.
+
+        Tried even while requests are skipping the cache after a failure: the
+        job runs once, and a mirror it leaves behind is stale until its TTL.
+        """
+        if not self.shared:
+            return
+        try:
+            self.cache.set(GENERATION_KEY, generation, timeout=GENERATION_MIRROR_TTL)
+        except Exception:
+            log.warning(
+                "Could not update the analytics cache's generation (%s); cached answers may be served "
+                "for up to %d s more.",
+                generation,
+                GENERATION_MIRROR_TTL,
+                exc_info=True,
+            )
 
     def get(self, key: str, endpoint: str) -> Any | None:
         """The cached value, or None on a miss or a backend failure (counted either way)."""

@@ -126,6 +126,7 @@ class AnalyticsState:
             window=current_app.config["ANALYTICS_REAGGREGATE_DAYS"],
             on_day=on_day,
             already_done=already_done,
+            on_generation=self.cache.publish_generation if self.cache is not None else None,
             maintenance=TableUpkeep(
                 self.tables,
                 months_ahead=current_app.config["ANALYTICS_PARTITIONS_AHEAD"],

@@ -8,9 +8,11 @@ timing metric, and hands one query module of :mod:`.queries` a connection.
 Every sum, bucket and distinct count is computed by the database.
 
 Caching lives here, not in the views: a request first looks up
-``analytics:{tenantId}:{endpoint}:{queryHash}``; on a miss the queries run
-(timed into ``agentidp_analytics_query_duration_ms``) and the answer is
-stored for the endpoint's TTL. Refusals (agent not found) are not cached.
+``analytics:{tenantId}:{endpoint}:{queryHash}`` (the hash covers the aggregate
+generation, see :mod:`.caching`); on a miss the queries run (timed into
+``agentidp_analytics_query_duration_ms``) and the answer is stored for the
+endpoint's TTL under the generation its snapshot saw. Refusals (agent not
+found) are not cached.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import errors, job_state
 from .aggregation import complete_through
@@ -83,6 +86,8 @@ class AnalyticsService:
         self.cache = cache
         self.ttl = ttl
         self.reads = reads or ReadRouter(lambda: self.engine)
+        #: The last aggregate generation read: cache lookups use it while the database is unreachable.
+        self._last_generation: int | None = None
 
     @property
     def engine(self) -> Engine:
@@ -278,26 +283,50 @@ class AnalyticsService:
     def _cached(
         self, tenant_id: uuid.UUID, endpoint: str, params: dict[str, Any], compute: Callable[[Connection], T]
     ) -> T:
-        key = cache_key(tenant_id, endpoint, params)
-        if self.cache is not None:
-            hit = self.cache.get(key, endpoint)
+        cache = self.cache
+        if cache is not None:
+            # While the cache is being skipped after a failure the lookup is a counted miss: no generation needed.
+            current = cache.generation(self._current_generation, endpoint) if cache.available else 0
+            hit = cache.get(cache_key(tenant_id, endpoint, params, current), endpoint)
             if hit is not None:
                 return hit
+        seen: list[int] = []
+
         def read(conn: Connection) -> T:
-            # One snapshot (see read_routing): the day claimed is a day the numbers hold.
+            # One snapshot (see read_routing): the day claimed is a day the numbers hold,
+            # and the generation the answer is stored under is the one they were read at.
             value = compute(conn)
-            value["dataCompleteThrough"] = iso(self._complete_through(conn))  # type: ignore[index]
+            state = job_state.read(conn, self.tables)
+            value["dataCompleteThrough"] = iso(self._complete_through(conn, state))  # type: ignore[index]
+            seen.append(state.generation)
+            self._last_generation = state.generation
             return value
 
         started = time.perf_counter()
         value = self.reads.run(read)
         self._observe(endpoint, started)
-        if self.cache is not None:
-            self.cache.set(key, value, self.ttl[endpoint], endpoint)
+        if cache is not None:
+            cache.set(cache_key(tenant_id, endpoint, params, seen[-1]), value, self.ttl[endpoint], endpoint)
         return value
 
     def _observe(self, endpoint: str, started: float) -> None:
         self.metrics.query_duration_ms.labels(endpoint=endpoint).observe((time.perf_counter() - started) * 1000)
+
+    def _current_generation(self) -> int:
+        """The aggregate generation from the database; during an outage, the last one this process saw.
+
+        While the database is unreachable no run can commit a new generation
+        here, and the cached answers stay servable as before.
+        """
+        try:
+            generation = self.reads.run(lambda conn: job_state.read(conn, self.tables).generation)
+        except (SQLAlchemyError, AnalyticsError) as exc:
+            outage = errors.is_outage(exc) if isinstance(exc, SQLAlchemyError) else exc.status == 503
+            if not outage or self._last_generation is None:
+                raise
+            return self._last_generation
+        self._last_generation = generation
+        return generation
 
     def _complete_through(self, conn: Connection, state: job_state.JobState | None = None) -> date | None:
         """From the first day with usage events, the last day every day up to which is aggregated."""

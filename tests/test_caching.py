@@ -13,10 +13,12 @@ import time
 
 import pytest
 import redis
+import sqlalchemy as sa
 
-from agentidp_analytics_plugin.caching import cache_key
+from agentidp_analytics_plugin.caching import GENERATION_KEY, GENERATION_MIRROR_TTL, cache_key
 from agentidp_analytics_plugin.state import get_state
 from api_fixtures import Api, count_statements, days_ago
+from testenv import BACKENDS
 
 ENDPOINTS = ["usage-summary", "agent-activity", "token-trends"]
 
@@ -169,3 +171,157 @@ def test_after_a_failure_the_cache_is_skipped_for_the_retry_interval(make_app):
     cache.set("analytics:x:usage-summary:y", {"a": 1}, 60, "usage-summary")
     assert time.perf_counter() - started < 0.05
     assert cache.metrics.cache_errors.labels(endpoint="usage-summary")._value.get() == 1
+
+
+# --- no stale answers after a re-aggregation ----------------------------------------------------
+
+
+def _late_event_on(api_host, s, day, count=1000):
+    api_host.events([(s.tenant, s.agents["alpha"], day, "api_calls", count)])
+
+
+def test_a_backfill_with_the_command_shows_in_the_next_answer(api, api_app, api_host, seed):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 3
+    _late_event_on(api_host, s, days_ago(1))
+    result = api_app.test_cli_runner().invoke(args=["analytics", "aggregate", "--date", days_ago(1).isoformat()])
+    assert result.exit_code == 0, result.output
+    assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 1003
+
+
+def test_the_nightly_run_that_changes_an_aggregate_ends_every_cached_answer(api, api_app, api_host, seed):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    for endpoint in ENDPOINTS:
+        api.ok(endpoint, s.token)
+    _late_event_on(api_host, s, days_ago(1), 5)
+    with api_app.app_context():
+        assert get_state(api_app).aggregate_pending().ok
+    for endpoint in ENDPOINTS:
+        with count_statements(api_app) as counter:
+            api.ok(endpoint, s.token)
+        assert any("analytics_daily_aggregates" in q for q in counter.analytics), f"{endpoint} came from the cache"
+    assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 8
+
+
+def test_after_a_reaggregation_a_hit_still_runs_no_sql(api, api_app, api_host, seed):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    api.ok("usage-summary", s.token)
+    _late_event_on(api_host, s, days_ago(1))
+    api.aggregate([days_ago(1)])
+    fresh = api.ok("usage-summary", s.token)
+    with count_statements(api_app) as counter:
+        assert api.ok("usage-summary", s.token) == fresh
+    assert counter.analytics == []
+    assert fresh["summary"]["totalApiCalls"] == 1003
+
+
+def test_a_run_that_changes_nothing_keeps_the_cached_answers(api, api_app, seed):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    api.ok("usage-summary", s.token)
+    api.aggregate([days_ago(1)])  # the same sums again: nothing changed, nothing to invalidate
+    with count_statements(api_app) as counter:
+        api.ok("usage-summary", s.token)
+    assert counter.analytics == []
+
+
+def test_the_job_publishes_the_generation_to_redis_when_it_commits(api, api_app, api_host, seed, redis_client):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    _late_event_on(api_host, s, days_ago(1))
+    api.aggregate([days_ago(1)])
+    (generation,) = api_host.execute("SELECT generation FROM analytics_job_state").one()
+    assert json.loads(redis_client.get(GENERATION_KEY)) == generation
+    assert 0 < redis_client.ttl(GENERATION_KEY) <= GENERATION_MIRROR_TTL
+
+
+def test_a_lost_generation_mirror_is_read_from_the_database_and_put_back(api, api_host, seed, redis_client):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    api.ok("usage-summary", s.token)
+    _late_event_on(api_host, s, days_ago(1))
+    api.aggregate([days_ago(1)])
+    redis_client.delete(GENERATION_KEY)  # evicted, or Redis restarted empty
+    assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 1003
+    (generation,) = api_host.execute("SELECT generation FROM analytics_job_state").one()
+    assert json.loads(redis_client.get(GENERATION_KEY)) == generation
+
+
+def test_a_stale_mirror_never_outlives_its_ttl(api, api_host, seed, redis_client):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    api.ok("usage-summary", s.token)
+    _late_event_on(api_host, s, days_ago(1))
+    stale = json.loads(redis_client.get(GENERATION_KEY))
+    api.aggregate([days_ago(1)])
+    redis_client.set(GENERATION_KEY, json.dumps(stale), ex=1)  # as if the job could not reach Redis
+    assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 3  # the documented bound: the TTL
+    time.sleep(1.1)
+    assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 1003
+
+
+def test_the_in_process_cache_sees_a_backfill_run_by_another_process(make_app):
+    from host_app import HostData
+
+    web = make_app()
+    host = HostData(web)
+    tenant = host.tenant()
+    token = host.token(tenant)
+    agent = host.agent(tenant)
+    host.events([(tenant, agent, days_ago(1), "api_calls", 3)])
+    Api(web).aggregate([days_ago(1)])
+    assert Api(web).ok("usage-summary", token)["summary"]["totalApiCalls"] == 3
+    host.events([(tenant, agent, days_ago(1), "api_calls", 1000)])
+    command_line = make_app()  # 'flask analytics aggregate' runs in a process (and cache) of its own
+    result = command_line.test_cli_runner().invoke(args=["analytics", "aggregate", "--date", days_ago(1).isoformat()])
+    assert result.exit_code == 0, result.output
+    assert Api(web).ok("usage-summary", token)["summary"]["totalApiCalls"] == 1003
+
+
+@pytest.fixture
+def database_refusing_connections(pg_url):
+    """Make the test database refuse connections and drop the open ones (a real outage of this database only)."""
+    from testenv import PG_ADMIN_URL, PG_DATABASE
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+    def go_down() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{PG_DATABASE}" WITH ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+                {"d": PG_DATABASE},
+            )
+
+    yield go_down
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{PG_DATABASE}" WITH ALLOW_CONNECTIONS true'))
+    admin.dispose()
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="stops the test's own PostgreSQL database")
+@pytest.mark.parametrize("backend_kind", ["in-process", "redis"])
+def test_during_a_database_outage_cached_answers_are_still_served(
+    pg_url, redis_client, database_refusing_connections, backend_kind
+):
+    from host_app import HostData, create_host_app, upgrade_schema
+    from testenv import REDIS_URL
+
+    config = {"ANALYTICS_CACHE_REDIS_URL": REDIS_URL} if backend_kind == "redis" else {}
+    app = create_host_app(pg_url, ANALYTICS_API_TENANT_RESOLVER=_fixed_tenant, **config)
+    with sa.create_engine(pg_url, isolation_level="AUTOCOMMIT").connect() as conn:  # a clean schema
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    upgrade_schema(app)
+    host = HostData(app)
+    _FIXED["tenant"] = tenant = host.tenant()
+    host.events([(tenant, host.agent(tenant), days_ago(1), "api_calls", 4)])
+    Api(app).aggregate([days_ago(1)])
+    first = Api(app).ok("usage-summary", "any")
+    database_refusing_connections()
+    redis_client.delete(GENERATION_KEY)  # the mirror gone too: the generation must come from this process
+    assert Api(app).ok("usage-summary", "any") == first
+    assert Api(app).get("token-trends", "any").status_code == 503  # never cached: the outage shows
+
+
+_FIXED: dict = {}
+
+
+def _fixed_tenant(_request):
+    return _FIXED["tenant"], "pro"

@@ -101,6 +101,7 @@ def test_a_year_of_usage_then_one_day_then_the_nightly_run_aggregates_every_day(
     assert "Complete through:      never" in status
     assert "Days pending:          364" in status
     assert complete_through(api_app) is None
+    assert api.ok("usage-summary", token, **period)["dataCompleteThrough"] is None  # cached until the next run
 
     with api_app.app_context():
         report = get_state(api_app).aggregate_pending()  # the scheduled run

@@ -11,7 +11,7 @@ from flask import Flask
 from .conftest import run_flask
 from .contract import api_get, schema_errors
 from .orbit_idp.extensions import db
-from .orbit_idp.models import Bot
+from .orbit_idp.models import Bot, BotUsage
 from .world import World
 
 
@@ -200,3 +200,17 @@ def test_the_api_refusal_names_orbits_paid_tiers(orbit: Flask, world: World) -> 
 
     assert {"growth", "scale"} <= words
     assert not {"pro", "enterprise"} & words
+
+
+def test_a_backfill_shows_in_the_next_answer_not_after_the_cache_ttl(orbit: Flask, aggregated: World) -> None:
+    client = orbit.test_client()
+    api_get(client, "/analytics/usage-summary", aggregated.acme_key, **aggregated.period)
+    with orbit.app_context():
+        late = BotUsage(tenant_id=aggregated.acme, date=aggregated.monday, metric_type="api_calls", count=1000)
+        db.session.add(late)
+        db.session.commit()
+    run_flask(orbit, "analytics", "aggregate", "--date", aggregated.day(0))
+
+    response = api_get(client, "/analytics/usage-summary", aggregated.acme_key, **aggregated.period)
+
+    assert response.get_json()["summary"]["totalApiCalls"] == 1657
