@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from sqlalchemy.engine import Connection
 
-from . import partitions, retention
+from . import job_state, partitions, retention
 from .schema import Tables
 
 
@@ -27,4 +27,7 @@ class TableUpkeep:
 
     def after(self, conn: Connection, today: date) -> None:
         if self.retention_days is not None:
-            retention.apply(conn, self.tables, today - timedelta(days=self.retention_days))
+            dropped, rows = retention.apply(conn, self.tables, today - timedelta(days=self.retention_days))
+            if dropped or rows:  # answers cached over the removed days are stale now (see caching)
+                job_state.record(conn, self.tables, first_event_day=None, bump=True)
+                conn.commit()

@@ -325,3 +325,23 @@ _FIXED: dict = {}
 
 def _fixed_tenant(_request):
     return _FIXED["tenant"], "pro"
+
+
+def test_retention_removing_old_aggregates_ends_the_cached_answers_over_them(make_app, redis_client):
+    from host_app import HostData
+    from testenv import REDIS_URL
+
+    app = make_app(ANALYTICS_CACHE_REDIS_URL=REDIS_URL)
+    host = HostData(app)
+    tenant = host.tenant()
+    token = host.token(tenant)
+    host.events([(tenant, host.agent(tenant), days_ago(40), "api_calls", 6)])
+    api = Api(app)
+    with app.app_context():
+        assert get_state(app).aggregate_pending().ok  # every day caught up: a re-run changes no day
+    period = {"from_": days_ago(45).isoformat(), "to": days_ago(35).isoformat()}
+    assert api.ok("usage-summary", token, **period)["summary"]["totalApiCalls"] == 6
+    app.config["ANALYTICS_RETENTION_DAYS"] = 30
+    with app.app_context():
+        assert get_state(app).aggregate_pending().ok  # the same night again, now ending with retention
+    assert api.ok("usage-summary", token, **period)["summary"]["totalApiCalls"] == 0
