@@ -6,8 +6,10 @@ rows) beside 200 ordinary tenants, then times in the same run, per endpoint
 and for the spec's longest periods (365 days for the summary and the trends,
 90 for agent activity): the bare ``SELECT ... GROUP BY`` the numbers come from
 (the floor), and the service call with no cache (queries, arranging rows,
-freshness), plus the tab's call for the heatmap's busiest 20 agents. Prints
-p50s and ratios.
+freshness), plus the tab's call for the heatmap's busiest 20 agents and the
+insights of 90 days (a worst case for their failure-spike rule: every agent has
+1 to 500 failures every day, so every day of the period is compared with its
+28 days before). Prints p50s and ratios.
 
     python benchmarks/bench_large_tenant.py [--agents 2000] [--days 180] [--runs 15]
 
@@ -46,7 +48,18 @@ BARE = {
     "WHERE tenant_id = :t AND date BETWEEN :f AND :to GROUP BY date, metric_type",
 }
 BARE["agent-activity (tab, top 20)"] = BARE["agent-activity"]
-PERIOD_DAYS = {"usage-summary": 365, "agent-activity": 90, "agent-activity (tab, top 20)": 90, "token-trends": 365}
+# Insights read every agent's history up to `to` (last activity, last rotation, first activity).
+BARE["insights"] = (
+    "SELECT agent_id, max(date), min(date), sum(count) FROM analytics_daily_aggregates "
+    "WHERE tenant_id = :t AND date <= :to AND agent_id IS NOT NULL GROUP BY agent_id"
+)
+PERIOD_DAYS = {
+    "usage-summary": 365,
+    "agent-activity": 90,
+    "agent-activity (tab, top 20)": 90,
+    "token-trends": 365,
+    "insights": 90,
+}
 
 
 def seed(engine: sa.Engine, agents: int, days: int) -> uuid.UUID:
@@ -109,6 +122,7 @@ def main() -> None:
             "agent-activity": lambda f, t: uncached.get_agent_activity(tenant, f, t),
             "agent-activity (tab, top 20)": lambda f, t: uncached.get_agent_activity(tenant, f, t, top=20),
             "token-trends": lambda f, t: uncached.get_token_trends(tenant, f, t, "week"),
+            "insights": lambda f, t: uncached.get_insights(tenant, f, t),
         }
         print(f"{'call':30} {'period':>7} {'bare SQL':>10} {'service (no cache)':>22}")
         for endpoint, sql in BARE.items():
