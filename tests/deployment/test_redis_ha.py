@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -22,7 +23,9 @@ from flask import Flask
 from services import RedisClusterInstance, RedisSentinelInstance
 
 from agentidp_analytics_plugin.aggregation import utc_today
+from agentidp_analytics_plugin.call_setup import flush
 from agentidp_analytics_plugin.state import get_state
+from call_pattern_helpers import CAPTURE_CONFIG, add_api_routes, caller, total_calls
 from host_app import HostData, create_host_app, upgrade_schema
 
 pytestmark = pytest.mark.deployment
@@ -58,14 +61,14 @@ def make_hosts(pg_url: str) -> Iterator[Callable[..., Flask]]:
     engine.dispose()
     built: list[Flask] = []
 
-    def factory(redis_url: str, **config: Any) -> Flask:
+    def factory(redis_url: str, before_plugins: Callable[[Flask], None] | None = None, **config: Any) -> Flask:
         settings = {
             "ANALYTICS_CACHE_REDIS_URL": redis_url,
             "ANALYTICS_RATELIMIT_STORAGE_URI": redis_url,
             "ANALYTICS_RATELIMIT": "10000 per minute",
             **config,
         }
-        app = create_host_app(pg_url, **settings)
+        app = create_host_app(pg_url, before_plugins, **settings)
         if not built:
             upgrade_schema(app)
         built.append(app)
@@ -240,6 +243,25 @@ def test_rate_limits_are_kept_on_the_sentinels_primary(make_hosts, sentinel):
     primary = redis.Redis(port=sentinel.primary)
     assert primary.keys("*analytics*")
     primary.close()
+
+
+@pytest.mark.parametrize("engine", ["cluster", "sentinel"])
+def test_call_pattern_counts_go_through_the_ha_redis_and_reach_the_table_once(make_hosts, cluster, sentinel, engine):
+    if engine == "cluster":
+        flush_cluster(cluster)
+    url = cluster.url if engine == "cluster" else sentinel.url
+    app = make_hosts(url, before_plugins=add_api_routes, **CAPTURE_CONFIG)
+    tenant = HostData(app).tenant()
+    client = app.test_client()
+    for _ in range(7):
+        assert client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant)).status_code == 200
+
+    assert get_state(app).call_patterns.counts.ship()
+    with app.app_context():
+        flush(get_state(app))
+        flush(get_state(app))  # nothing left to add twice
+
+    assert total_calls(app) == 7
 
 
 @pytest.mark.parametrize(
