@@ -15,8 +15,9 @@ WHERE clause, so Python only turns the flagged rows into findings.
      more (or fewer) and at least :data:`USAGE_MIN_CHANGE` calls apart;
    * ``new_agents``: agents whose first activity ever lies in the period.
 
-2. ``failure_spike``: each day of the period on which an agent had at least
-   ``min_failures`` failed token requests is compared with that agent's own
+2. ``failure_spike``: each of an agent's :data:`SPIKE_CANDIDATE_DAYS` highest
+   days of the period with at least ``min_failures`` failed token requests
+   is compared with that agent's own
    28 days before it, zeros included (a dense series from a 28-row offset
    table). Robust baseline: the median ``m`` and the median absolute
    deviation ``MAD``; a spike is a count above
@@ -24,7 +25,9 @@ WHERE clause, so Python only turns the flagged rows into findings.
    deviation; the floor of 1 keeps a flat history from making every small
    rise a spike, and the minimum count keeps 0 -> 2 from being one). Medians
    come from ROW_NUMBER over the 28 values (the 14th and 15th); the agent's
-   largest spike of the period is reported.
+   largest spike among those days is reported. Weighing only the busiest days
+   keeps the cost to agents x 7 x 28 rows where every agent fails every day
+   (a day left out is one on which the agent failed less than on seven others).
 
 Dates become integer day numbers (days since 1970-01-01) in both databases,
 so all the arithmetic is integer arithmetic, the same in PostgreSQL and SQLite.
@@ -47,6 +50,8 @@ EPOCH = date(1970, 1, 1)
 BASELINE_DAYS = 28
 #: How far above the baseline a spike is, in robust standard deviations (at least 1 failure each).
 SPIKE_SIGMAS = 3
+#: How many of an agent's highest failure days of the period are weighed as possible spikes.
+SPIKE_CANDIDATE_DAYS = 7
 #: A usage surge is this many times the previous period's calls (a drop this many times fewer) ...
 USAGE_FACTOR = 2
 #: ... and at least this many calls apart, so small numbers moving is no finding.
@@ -193,9 +198,23 @@ def failure_spikes(
     dialect = conn.dialect.name
     dn = day_number(agg.c.date, dialect)
     failures = sa.and_(agg.c.tenant_id == tenant_id, agg.c.metric_type == TOKEN_FAILURES, agg.c.agent_id.is_not(None))
-    candidates = (
-        sa.select(agg.c.agent_id, dn.label("day"), agg.c["count"].label("failures"))
+    busiest = (
+        sa.select(
+            agg.c.agent_id,
+            dn.label("day"),
+            agg.c["count"].label("failures"),
+            sa.func.row_number()
+            .over(partition_by=agg.c.agent_id, order_by=(agg.c["count"].desc(), agg.c.date.desc()))
+            .label("rank"),
+        )
         .where(failures, agg.c.date.between(from_, to), agg.c["count"] >= min_failures)
+        .subquery("busiest")
+    )
+    # Only each agent's highest failure days are weighed against their 28-day history:
+    # the cost follows agents, not agent-days, on a tenant whose agents fail every day.
+    candidates = (
+        sa.select(busiest.c.agent_id, busiest.c.day, busiest.c.failures)
+        .where(busiest.c["rank"] <= SPIKE_CANDIDATE_DAYS)
         .cte("candidates")
     )
     offsets = sa.union_all(*(sa.select(sa.literal(k).label("k")) for k in range(1, BASELINE_DAYS + 1))).cte("offsets")
