@@ -1,13 +1,17 @@
 """The nightly roll-up of ``usage_events`` into ``analytics_daily_aggregates``.
 
-Each day is one transaction of three set-based statements, all executed by the
-database (never a Python loop over events):
+Each day is one transaction of a fixed number of set-based statements, all
+executed by the database (never a Python loop over events):
 
-1. ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` writes the sums
-   of the groups that are new or changed, so a re-run changes nothing;
-2. a ``DELETE`` drops aggregates whose group no longer exists in the source,
-   so aggregates for day D always equal the sums of usage_events for D;
-3. an upsert into the ledger records that D is complete, and the job state
+1. ``INSERT ... SELECT ... GROUP BY`` records the groups that are new or whose
+   sum moved, and the groups gone from the source, in a temporary table of
+   changes (old and new counts), so a re-run that changes nothing writes
+   nothing;
+2. ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` writes the changed sums and a
+   ``DELETE`` drops the gone groups, so aggregates for day D always equal the
+   sums of usage_events for D;
+3. the roll-ups (:mod:`.rollups`) move by the same changes;
+4. an upsert into the ledger records that D is complete, and the job state
    (:mod:`.job_state`) takes a new generation if anything changed.
 
 A failure anywhere rolls the whole day back, ledger included, so the next run
@@ -32,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import job_state, locking
+from . import job_state, locking, rollups
 from .schema import UNIQUE_CONSTRAINT, Tables
 
 log = logging.getLogger(__name__)
@@ -105,7 +109,7 @@ def _agent_key(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 
 def aggregate_day(conn: Connection, tables: Tables, day: date) -> DayResult:
-    """Roll ``day`` up inside the caller's transaction."""
+    """Roll ``day`` up inside the caller's transaction, roll-ups (:mod:`.rollups`) included."""
     started = time.perf_counter()
     events, agg, ledger = tables.usage_events, tables.aggregates, tables.ledger
     insert = _dialect_insert(conn)
@@ -122,45 +126,42 @@ def aggregate_day(conn: Connection, tables: Tables, day: date) -> DayResult:
         .group_by(events.c.tenant_id, events.c.agent_id, events.c.date, events.c.metric_type)
         .subquery("sums")
     )
-    # Only groups that are new or whose sum moved are offered to the upsert:
-    # an unchanged row would still pay for a speculative insert and conflict
-    # check, and the nightly window re-runs days that mostly did not change.
-    current = agg.alias("current")
-    changed_sums = (
-        sa.select(sums.c.tenant_id, sums.c.agent_id, sums.c.date, sums.c.metric_type, sums.c["count"])
-        .select_from(
-            sums.outerjoin(
-                current,
-                sa.and_(
-                    current.c.date == day,
-                    current.c.tenant_id == sums.c.tenant_id,
-                    current.c.metric_type == sums.c.metric_type,
-                    _agent_key(current.c.agent_id) == _agent_key(sums.c.agent_id),
-                ),
-            )
-        )
-        .where(current.c["count"].is_distinct_from(sums.c["count"]))
-    )
+    # Only groups that are new, whose sum moved or that are gone from the
+    # source are recorded as changes: an unchanged row would still pay for a
+    # speculative insert and conflict check, and the nightly window re-runs
+    # days that mostly did not change. The changes (with their old counts)
+    # then move the aggregates and the roll-ups alike, so a re-run that
+    # changes nothing writes nothing.
+    changes = rollups.changes_table()
+    rollups.create_temporary(conn, changes)
+    columns = ["row_id", "tenant_id", "agent_id", "metric_type", "new_count", "old_count"]
+    for changed_groups in _changed_groups(conn, tables, sums, day):
+        conn.execute(changes.insert().from_select(columns, changed_groups))
+
     upsert = insert(agg).from_select(
-        ["tenant_id", "agent_id", "date", "metric_type", "count"], changed_sums, include_defaults=False
+        ["tenant_id", "agent_id", "date", "metric_type", "count"],
+        sa.select(
+            changes.c.tenant_id,
+            changes.c.agent_id,
+            sa.literal(day, sa.Date),
+            changes.c.metric_type,
+            changes.c.new_count,
+        ).where(changes.c.new_count.is_not(None)),
+        include_defaults=False,
     )
     upsert = upsert.on_conflict_do_update(
         **_conflict_target(conn, agg),
         set_={"count": upsert.excluded["count"], "updated_at": sa.func.now()},
     )
     changed = conn.execute(upsert.execution_options(preserve_rowcount=True)).rowcount
-
-    same_group = (
-        sa.select(sa.literal(1))
-        .select_from(events)
-        .where(
-            events.c.date == day,
-            events.c.tenant_id == agg.c.tenant_id,
-            events.c.metric_type == agg.c.metric_type,
-            _agent_key(events.c.agent_id) == _agent_key(agg.c.agent_id),
+    changed += conn.execute(
+        sa.delete(agg).where(
+            agg.c.date == day,  # prunes to the day's partition on the partitioned layout
+            agg.c.id.in_(sa.select(changes.c.row_id).where(changes.c.new_count.is_(None))),
         )
-    )
-    changed += conn.execute(sa.delete(agg).where(agg.c.date == day, ~same_group.exists())).rowcount
+    ).rowcount
+    rollups.apply_day_changes(conn, tables, day, changes)
+    changes.drop(conn)
     new_day = conn.execute(sa.select(ledger.c.date).where(ledger.c.date == day)).first() is None
 
     rows_in = conn.execute(sa.select(sa.func.count()).select_from(events).where(events.c.date == day)).scalar_one()
@@ -184,6 +185,73 @@ def aggregate_day(conn: Connection, tables: Tables, day: date) -> DayResult:
         # A day with events before the known first one moves it; either changes what is complete.
         job_state.record(conn, tables, first_event_day=day if rows_in else None, bump=True)
     return DayResult(day, rows_in, rows_out, changed, seconds)
+
+
+def _changed_groups(conn: Connection, tables: Tables, sums: sa.Subquery, day: date) -> list[sa.Select[Any]]:
+    """SELECTs of (row_id, tenant_id, agent_id, metric_type, new_count, old_count) of the day's changed groups.
+
+    PostgreSQL: one hash FULL JOIN of the source's sums with the day's
+    aggregates, which reads the day's events once. SQLite (whose FULL JOIN is
+    recent): the new or moved groups, then the aggregates whose group is gone.
+    """
+    agg, events = tables.aggregates, tables.usage_events
+    if conn.dialect.name == "postgresql":
+        current = (
+            sa.select(agg.c.id, agg.c.tenant_id, agg.c.agent_id, agg.c.metric_type, agg.c["count"])
+            .where(agg.c.date == day)
+            .subquery("current")
+        )
+        both = sums.outerjoin(
+            current,
+            sa.and_(
+                current.c.tenant_id == sums.c.tenant_id,
+                current.c.metric_type == sums.c.metric_type,
+                _agent_key(current.c.agent_id) == _agent_key(sums.c.agent_id),
+            ),
+            full=True,
+        )
+        return [
+            sa.select(
+                current.c.id,
+                sa.func.coalesce(sums.c.tenant_id, current.c.tenant_id),
+                sa.func.coalesce(sums.c.agent_id, current.c.agent_id),
+                sa.func.coalesce(sums.c.metric_type, current.c.metric_type),
+                sums.c["count"],
+                current.c["count"],
+            )
+            .select_from(both)
+            .where(current.c["count"].is_distinct_from(sums.c["count"]))
+        ]
+    current = agg.alias("current")
+    changed_sums = (
+        sa.select(sa.null(), sums.c.tenant_id, sums.c.agent_id, sums.c.metric_type, sums.c["count"], current.c["count"])
+        .select_from(
+            sums.outerjoin(
+                current,
+                sa.and_(
+                    current.c.date == day,
+                    current.c.tenant_id == sums.c.tenant_id,
+                    current.c.metric_type == sums.c.metric_type,
+                    _agent_key(current.c.agent_id) == _agent_key(sums.c.agent_id),
+                ),
+            )
+        )
+        .where(current.c["count"].is_distinct_from(sums.c["count"]))
+    )
+    same_group = (
+        sa.select(sa.literal(1))
+        .select_from(events)
+        .where(
+            events.c.date == day,
+            events.c.tenant_id == agg.c.tenant_id,
+            events.c.metric_type == agg.c.metric_type,
+            _agent_key(events.c.agent_id) == _agent_key(agg.c.agent_id),
+        )
+    )
+    gone = sa.select(agg.c.id, agg.c.tenant_id, agg.c.agent_id, agg.c.metric_type, sa.null(), agg.c["count"]).where(
+        agg.c.date == day, ~same_group.exists()
+    )
+    return [changed_sums, gone]
 
 
 def aggregated_days(conn: Connection, tables: Tables, since: date | None = None) -> list[date]:

@@ -71,7 +71,7 @@ def check_tables(engine: Engine, tables: Tables) -> None:
             f"the plugin reads (the host contract: {problem.table.name}"
             f"({', '.join(c.name for c in problem.table.columns)}))."
         )
-    for table in (tables.aggregates, tables.ledger, tables.job_state):
+    for table in tables.plugin_tables:
         if not inspector.has_table(table.name):
             raise HostContractError(
                 f"The plugin's table {table.name} does not exist: run 'flask analytics db upgrade' "

@@ -4,8 +4,9 @@ On the partitioned layout whole months older than the cut-off are dropped (a
 catalogue change, no matter how many rows); on the plain layout, and for the
 days of the month the cut-off falls in, rows are deleted in small batches, each
 its own transaction, so the job never holds a long lock or a huge undo log.
-The ledger keeps its rows: those days stay "aggregated", so catch-up never
-rolls them up again from the host's events.
+The roll-ups (:mod:`.rollups`) then forget the same days. The ledger keeps
+its rows: those days stay "aggregated", so catch-up never rolls them up again
+from the host's events.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import partitions
+from . import partitions, rollups
 from .partitions import DDL_LOCK_TIMEOUT, next_month, partition_name
 from .schema import Tables
 
@@ -70,6 +71,7 @@ def apply(conn: Connection, tables: Tables, cutoff: date) -> tuple[list[date], i
     """Remove every aggregate dated before ``cutoff``: partitions first, then the remaining rows."""
     dropped = drop_old_months(conn, cutoff) if partitions.is_partitioned(conn) else []
     rows = sum(delete_before(conn, table, cutoff) for table in retained_tables(tables))
+    rollups.forget_before(conn, tables, cutoff)  # the roll-ups forget the same days
     if dropped or rows:
         log.info(
             "Analytics retention: dropped %d monthly partition(s), deleted %d row(s) dated before %s.",

@@ -1,6 +1,6 @@
 """Table definitions the plugin queries, as SQLAlchemy Core tables.
 
-The plugin's own table is owned by its Alembic revision, not by ``create_all``:
+The plugin's own tables are owned by its Alembic revisions, not by ``create_all``:
 these definitions live on a private ``MetaData`` so that the host's
 ``db.create_all()`` never creates a copy without the constraint and trigger the
 migration installs. Host tables are described by the few columns the plugin
@@ -20,6 +20,9 @@ UNIQUE_CONSTRAINT = "uq_daily_aggregate"
 CALL_PATTERNS_TABLE = "analytics_call_patterns"
 CALL_PATTERN_BATCHES_TABLE = "analytics_call_pattern_batches"
 CALL_PATTERNS_UNIQUE = "uq_call_pattern"
+TENANT_DAILY_TABLE = "analytics_tenant_daily"
+AGENT_WEEKLY_TABLE = "analytics_agent_weekly"
+ACTIVE_AGENTS_TABLE = "analytics_active_agents"
 
 #: The metric types the spec names. The roll-up copies whatever the host
 #: records; the API reads these four.
@@ -30,10 +33,21 @@ METRIC_TYPES = ("api_calls", "token_issuances", "credential_rotations", "token_f
 #: targets against the index expression text.
 SQLITE_NULL_AGENT = "''"
 
+#: The metric groups whose distinct active agents the API counts (see
+#: :mod:`.rollups`): the summary's active agents (any of the four metrics)
+#: and the token trends' unique agents (issuances and failures).
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "usage": METRIC_TYPES,
+    "tokens": ("token_issuances", "token_failures"),
+}
+
+#: The metrics agent activity shows, and ranks agents by.
+ACTIVITY_METRICS = ("api_calls", "token_issuances", "credential_rotations")
+
 
 @dataclass(frozen=True)
 class Tables:
-    """The tables of one app: the plugin's own and the host's three."""
+    """The tables of one app: the plugin's own (aggregates, ledger, roll-ups, call patterns) and the host's three."""
 
     aggregates: sa.Table
     ledger: sa.Table
@@ -45,14 +59,26 @@ class Tables:
     call_pattern_batches: sa.Table
     #: One row: the first day with usage events and the aggregate generation (see :mod:`.job_state`).
     job_state: sa.Table
+    tenant_daily: sa.Table
+    agent_weekly: sa.Table
+    active_agents: sa.Table
+
+    @property
+    def plugin_tables(self) -> tuple[sa.Table, ...]:
+        return (
+            self.aggregates,
+            self.ledger,
+            self.job_state,
+            self.tenant_daily,
+            self.agent_weekly,
+            self.active_agents,
+        )
 
 
 def build_tables(tenants: str = "tenants", agents: str = "agents", usage_events: str = "usage_events") -> Tables:
     """Describe the tables for one host's naming, on a fresh ``MetaData``."""
     metadata = sa.MetaData()
-    tenants_t = sa.Table(
-        tenants, metadata, sa.Column("id", sa.Uuid, primary_key=True), sa.Column("tier", sa.String)
-    )
+    tenants_t = sa.Table(tenants, metadata, sa.Column("id", sa.Uuid, primary_key=True), sa.Column("tier", sa.String))
     agents_t = sa.Table(
         agents,
         metadata,
@@ -119,4 +145,41 @@ def build_tables(tenants: str = "tenants", agents: str = "agents", usage_events:
         sa.Column("generation", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
-    return Tables(aggregates_t, ledger_t, tenants_t, agents_t, events_t, call_patterns_t, batches_t, job_state_t)
+    tenant_daily_t = sa.Table(
+        TENANT_DAILY_TABLE,
+        metadata,
+        sa.Column("tenant_id", sa.Uuid, primary_key=True),
+        sa.Column("date", sa.Date, primary_key=True),
+        sa.Column("metric_type", sa.String(64), primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+    )
+    agent_weekly_t = sa.Table(
+        AGENT_WEEKLY_TABLE,
+        metadata,
+        sa.Column("tenant_id", sa.Uuid, primary_key=True),
+        sa.Column("week", sa.Date, primary_key=True),
+        sa.Column("agent_id", sa.Uuid, primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+    )
+    active_agents_t = sa.Table(
+        ACTIVE_AGENTS_TABLE,
+        metadata,
+        sa.Column("tenant_id", sa.Uuid, primary_key=True),
+        sa.Column("metric_group", sa.String(16), primary_key=True),
+        sa.Column("date", sa.Date, primary_key=True),
+        sa.Column("prev_date", sa.Date, primary_key=True),
+        sa.Column("agents", sa.BigInteger, nullable=False),
+    )
+    return Tables(
+        aggregates_t,
+        ledger_t,
+        tenants_t,
+        agents_t,
+        events_t,
+        call_patterns_t,
+        batches_t,
+        job_state_t,
+        tenant_daily_t,
+        agent_weekly_t,
+        active_agents_t,
+    )

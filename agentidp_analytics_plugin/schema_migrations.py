@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 
 from .host_checks import find_missing_host_schema
 from .resources import data_dir
-from .schema import AGGREGATES_TABLE, CALL_PATTERNS_TABLE, JOB_STATE_TABLE
+from .schema import ACTIVE_AGENTS_TABLE, AGGREGATES_TABLE, CALL_PATTERNS_TABLE, JOB_STATE_TABLE
 
 #: Where the plugin records which of its revisions the database has.
 VERSION_TABLE = "analytics_alembic_version"
@@ -47,6 +47,7 @@ LOCK_KEY = zlib.crc32(b"agentidp_analytics.schema_migrations")
 
 #: Each revision and the table it creates, newest first.
 TABLE_OF_REVISION = (
+    ("012_add_analytics_rollups", ACTIVE_AGENTS_TABLE),
     ("011_add_analytics_job_state", JOB_STATE_TABLE),
     ("010_add_analytics_call_patterns", CALL_PATTERNS_TABLE),
     ("009_add_analytics_aggregates", AGGREGATES_TABLE),

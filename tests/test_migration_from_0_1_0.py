@@ -12,6 +12,7 @@ import datetime as dt
 import uuid
 
 import pytest
+import rollup_helpers
 import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade as host_upgrade
@@ -107,6 +108,15 @@ def test_after_the_move_the_first_day_with_usage_is_known_and_completeness_count
     assert str(first) == str(DAY - dt.timedelta(days=4))
     with app.app_context():
         assert app.extensions["agentidp_analytics"].service.data_complete_through() == DAY
+
+
+def test_the_move_fills_the_rollups_from_the_existing_aggregates(legacy, make_app):
+    _, host = legacy
+    app = make_app(migrate=False, ANALYTICS_MIGRATION_DEPENDS_ON="host_0001")
+    assert _flask(app, "analytics", "db", "upgrade").exit_code == 0
+    filled = rollup_helpers.actual(host)
+    assert filled["active_agents"] and filled["agent_weekly"] and filled["tenant_daily"]
+    assert filled == rollup_helpers.expected(host)
 
 
 def test_after_the_move_the_deletion_trigger_still_folds_an_agents_rows(legacy, make_app):

@@ -64,7 +64,3 @@ def sum_of(agg: sa.Table | sa.Alias, metric: str) -> sa.ColumnElement[Any]:
 def total(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), sa.BigInteger)
 
-
-def is_active_agent(per_agent: sa.Subquery) -> sa.ColumnElement[Any]:
-    """1 for a real agent (not the tenant-wide row) with any count in the group, else 0."""
-    return sa.case((sa.and_(per_agent.c.agent_id.is_not(None), per_agent.c.total > 0), 1), else_=0)
