@@ -18,10 +18,11 @@ from datetime import date, timedelta
 import pytest
 import reference_queries as reference
 import rollup_helpers
+import sqlalchemy as sa
 from flask import Flask
 
 from agentidp_analytics_plugin import retention
-from agentidp_analytics_plugin.queries import activity, summary, trends
+from agentidp_analytics_plugin.queries import activity, comparison, summary, trends
 from agentidp_analytics_plugin.state import get_state
 from host_app import HostData
 
@@ -198,6 +199,15 @@ def test_reads_from_the_rollups_answer_what_the_raw_aggregates_answer(app, host)
                 for from_, to in _periods(rng):
                     args = (conn, tables, tenant, from_, to)
                     _same(summary.usage_summary(*args), reference.usage_summary(*args))
+                    agg = tables.aggregates
+                    raw_failures = conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.sum(agg.c["count"]), 0)).where(
+                            agg.c.tenant_id == tenant,
+                            agg.c.date.between(from_, to),
+                            agg.c.metric_type == "token_failures",
+                        )
+                    ).scalar_one()
+                    assert comparison.token_failures(*args, None) == raw_failures
                     for granularity in ("day", "week"):
                         _same(trends.token_trends(*args, granularity), reference.token_trends(*args, granularity))
                     for top in (None, 1, 3):

@@ -50,8 +50,17 @@ def change_percent(current: int, previous: int) -> float | None:
 def token_failures(
     conn: Connection, tables: Tables, tenant_id: uuid.UUID, from_: date, to: date, agent_id: uuid.UUID | None
 ) -> int:
-    agg = tables.aggregates
-    query = sa.select(total(agg.c["count"])).where(*in_period(agg, tenant_id, from_, to, (TOKEN_FAILURES,), agent_id))
+    """Token failures of the period: the tenant's from its day sums (:mod:`..rollups`), one agent's from its rows."""
+    if agent_id is None:
+        daily = tables.tenant_daily
+        query = sa.select(total(daily.c["count"])).where(
+            daily.c.tenant_id == tenant_id, daily.c.date.between(from_, to), daily.c.metric_type == TOKEN_FAILURES
+        )
+    else:
+        agg = tables.aggregates
+        query = sa.select(total(agg.c["count"])).where(
+            *in_period(agg, tenant_id, from_, to, (TOKEN_FAILURES,), agent_id)
+        )
     return int(conn.execute(query).scalar_one() or 0)
 
 
