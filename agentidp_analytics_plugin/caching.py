@@ -69,19 +69,41 @@ def cache_key(tenant_id: uuid.UUID | str, endpoint: str, params: dict[str, Any],
     return f"{KEY_PREFIX}:{tenant_id}:{endpoint}:{digest}"
 
 
+def compact_json(value: Any) -> bytes:
+    """The one JSON form of an answer: what the cache stores, what the API serves, what its ETag hashes."""
+    raw = getattr(value, "raw", None)
+    return raw if raw is not None else json.dumps(value, separators=(",", ":")).encode()
+
+
+class CachedAnswer(dict):
+    """An answer read back from the cache, with the exact JSON it was stored as (``raw``).
+
+    A cache hit then serves and hashes those bytes as they are, instead of
+    serialising a large answer twice more. Never changed in place (a changed
+    copy is a plain dict, serialised afresh).
+    """
+
+    __slots__ = ("raw",)
+
+
 class JsonSerializer:
     """cachelib's serializer interface (``dumps``/``loads``), in JSON."""
 
     def dumps(self, value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":")).encode()
+        return compact_json(value)
 
     def loads(self, raw: bytes | str | None) -> Any:
         if raw is None:
             return None
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
         except ValueError:  # not ours: a miss, never an object built from the bytes
             return None
+        if isinstance(value, dict):
+            answer = CachedAnswer(value)
+            answer.raw = raw if isinstance(raw, bytes) else raw.encode()
+            return answer
+        return value
 
 
 class JsonRedisCache(RedisCache):

@@ -19,19 +19,22 @@ representation. Only a successful answer is ever compared; errors are never
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from flask import Request, Response
+
+from .caching import compact_json
 
 #: ``Cache-Control`` of the API's answers: the tenant's own data, reusable by that client for the cache TTL.
 API_CACHE_CONTROL = "private, max-age={ttl}"
 
 
 def etag_of(data: Any, representation: str = "json") -> str:
-    """The strong entity tag (without quotes) of ``data`` served as ``representation``."""
-    canonical = json.dumps(data, sort_keys=False, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    """The strong entity tag (without quotes) of ``data`` served as ``representation``.
+
+    It hashes the answer's compact JSON, which a cache hit already holds as bytes.
+    """
+    digest = hashlib.sha256(compact_json(data)).hexdigest()[:32]
     return f"{digest}-{representation}"
 
 

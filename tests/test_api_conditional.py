@@ -29,6 +29,17 @@ def test_answers_may_be_kept_privately_for_the_cache_ttl(api, seed, endpoint, tt
     assert _get(api, s.token, endpoint).headers["Cache-Control"] == f"private, max-age={ttl}"
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_cache_hit_serves_the_bytes_and_etag_of_the_miss_that_stored_them(api, api_app, seed, endpoint):
+    s = seed([("alpha", 1, "api_calls", 3), ("bravo \u00e9\u4e2d", 2, "token_issuances", 4)])
+    miss = _get(api, s.token, endpoint)
+    with count_statements(api_app) as counter:
+        hit = _get(api, s.token, endpoint)
+    assert counter.analytics == []
+    assert hit.get_data() == miss.get_data()
+    assert hit.headers["ETag"] == miss.headers["ETag"]
+
+
 def test_the_same_answer_has_the_same_etag(api, seed):
     s = seed([("alpha", 1, "api_calls", 3)])
     assert _get(api, s.token).headers["ETag"] == _get(api, s.token).headers["ETag"]
