@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import flask_migrate
 import pytest
@@ -74,23 +75,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 
 @pytest.fixture
-def unmigrated_app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def make_host(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Flask]]:
+    """Build the host on the test database: plugins from ``IDP_PLUGINS``, no stray environment."""
+    built: list[Flask] = []
+
+    def factory(plugins: str = "", **config: Any) -> Flask:
+        monkeypatch.setenv("IDP_PLUGINS", plugins)
+        for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
+            monkeypatch.delenv(name, raising=False)
+        settings = {"TESTING": True, "SECRET_KEY": "test-secret"}
+        app = create_app({**settings, "SQLALCHEMY_DATABASE_URI": database_url, **config})
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def unmigrated_app(make_host: Callable[..., Flask]) -> Flask:
     """The host with an empty database, for migration tests."""
-    monkeypatch.setenv("IDP_PLUGINS", "")
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "DEMO_PASSWORD": PASSWORD,
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return make_host(DEMO_PASSWORD=PASSWORD)
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from idp_helpers import make_agent, make_tenant
 
-from reference_idp import create_app
 from reference_idp.extensions import db
 from reference_idp.seed import OUTAGE_DAYS_AGO, RETIRED_PATH_AGENT
 
@@ -25,28 +24,16 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 @pytest.fixture
-def host(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def host(make_host: Callable[..., Flask]) -> Flask:
     """The reference host with the plugin, both schemas at head."""
-    monkeypatch.setenv("IDP_PLUGINS", "analytics")
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "ANALYTICS_SCHEDULER_ENABLED": False,
-            "ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS": 3600,
-        }
+    app = make_host(
+        "analytics", ANALYTICS_SCHEDULER_ENABLED=False, ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS=3600
     )
     runner = app.test_cli_runner()
     for args in (["db", "upgrade"], ["analytics", "db", "upgrade"]):
         result = runner.invoke(args=args)
         assert result.exit_code == 0, result.output
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return app
 
 
 def _counted(app: Flask) -> dict[tuple, int]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from reference_idp import create_app
 from reference_idp.extensions import db
 from reference_idp.models import Tenant
 from reference_idp.seed import FAILURE_SPIKE_AGENT, FAILURE_SPIKE_DAYS_AGO
@@ -20,19 +19,9 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 @pytest.fixture
-def demo(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def demo(make_host: Callable[..., Flask]) -> Flask:
     """The reference host with the plugin, seeded and rolled up."""
-    monkeypatch.setenv("IDP_PLUGINS", "analytics")
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "ANALYTICS_SCHEDULER_ENABLED": False,
-        }
-    )
+    app = make_host("analytics", ANALYTICS_SCHEDULER_ENABLED=False)
     runner = app.test_cli_runner()
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     for args in (
@@ -44,10 +33,7 @@ def demo(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     ):
         result = runner.invoke(args=args)
         assert result.exit_code == 0, result.output
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return app
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
