@@ -157,7 +157,8 @@ def test_a_locked_table_answers_503_after_the_lock_timeout(bounded, postgres):
     app, token = bounded
     locker = sa.create_engine(postgres.url)
     with locker.connect() as conn:
-        conn.execute(sa.text("LOCK TABLE analytics_daily_aggregates IN ACCESS EXCLUSIVE MODE"))
+        # The tables the summary reads: the roll-up of days, and the aggregates under it.
+        conn.execute(sa.text("LOCK TABLE analytics_tenant_daily, analytics_daily_aggregates IN ACCESS EXCLUSIVE MODE"))
         response, _ = timed_call(lambda: summary(app, token))
         conn.rollback()
     locker.dispose()
