@@ -19,7 +19,7 @@ keys are the same plain strings on every layout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -44,7 +44,6 @@ class RedisTarget:
     password: str | None = None
     service: str | None = None
     db: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 def _nodes(netloc: str, default_port: int) -> tuple[tuple[str | None, str | None], tuple[tuple[str, int], ...]]:
