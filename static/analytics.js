@@ -505,18 +505,18 @@
     }
   }, true);
 
-  // A mistake in the filters is shown once, in place of the panels (#aa-body-period, with its
-  // code); the inputs it is about are marked invalid, and unmarked once it is gone.
+  // A mistake in the filters is shown once, in place of the panels (#aa-body-period); the controls
+  // it is about (its data-invalid-inputs, chosen by the server) are marked invalid, and unmarked
+  // once it is gone.
   function markInvalidControls() {
     var error = document.getElementById('aa-body-period');
-    var code = error ? error.getAttribute('data-error-code') : '';
-    var dates = code === 'INVALID_DATE' || code === 'INVALID_DATE_RANGE';
-    [['aa-from', dates], ['aa-to', dates], ['aa-agent', code === 'INVALID_AGENT_ID']].forEach(function (pair) {
-      var input = document.getElementById(pair[0]);
+    var invalid = ((error && error.getAttribute('data-invalid-inputs')) || '').split(' ');
+    ['aa-from', 'aa-to', 'aa-agent'].forEach(function (id) {
+      var input = document.getElementById(id);
       if (!input) {
         return;
       }
-      if (pair[1]) {
+      if (invalid.indexOf(id) !== -1) {
         input.setAttribute('aria-invalid', 'true');
         input.setAttribute('aria-describedby', 'aa-body-period');
       } else {

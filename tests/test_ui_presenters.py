@@ -32,6 +32,23 @@ def test_read_controls_resolves_the_period(args: dict, expected: tuple[str, str,
     assert (c.range, c.from_, c.to) == expected
 
 
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("2026-03-01", "2026-03-01"),
+        ("  2026-03-01 ", "2026-03-01"),
+        ("20260301", "2026-03-01"),
+        ("01.03.2026", "01.03.2026"),
+        ("202603011", "202603011"),
+        ("", ""),
+    ],
+    ids=["iso", "spaces", "basic-form", "german-left-for-the-rules", "nine-digits", "empty"],
+)
+def test_typed_dates_read_as_iso_extended_form(typed: str, read: str) -> None:
+    c = ui.read_controls(MultiDict({"range": "custom", "from": typed, "to": typed}), TODAY)
+    assert (c.from_, c.to) == (read, read)
+
+
 def test_presets_end_yesterday_because_today_is_not_aggregated_yet() -> None:
     assert ui.read_controls(MultiDict({"range": "7"}), TODAY).to == "2026-03-30"
 

@@ -447,6 +447,37 @@ def test_a_full_page_with_reversed_dates_marks_both_date_inputs_invalid(pro_clie
     assert 'id="aa-body-period"' in html and html.count('role="alert"') == 1
 
 
+@pytest.mark.parametrize(
+    ("dates", "marked"),
+    [
+        ("from=01.03.2026&to={d2}", ["aa-from"]),
+        ("from={d9}&to=2026-02-30", ["aa-to"]),
+        ("from=x&to=y", ["aa-from", "aa-to"]),
+        ("from={d9}&to={tomorrow}", ["aa-to"]),
+        ("from={d2}&to={d9}", ["aa-from", "aa-to"]),
+    ],
+    ids=["locale-from", "no-such-day-to", "both-malformed", "to-after-today", "wrong-order"],
+)
+def test_a_date_error_marks_the_inputs_it_is_about(pro_client: FlaskClient, dates: str, marked: list[str]) -> None:
+    today = utc_today()
+    query = dates.format(d2=today - timedelta(days=2), d9=today - timedelta(days=9), tomorrow=today + timedelta(days=1))
+    response = pro_client.get(f"/analytics/?range=custom&{query}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and html.count('role="alert"') == 1
+    assert re.findall(r'id="(aa-from|aa-to)"[^>]*aria-invalid="true"', html) == marked
+    assert f'data-invalid-inputs="{" ".join(marked)}"' in html
+
+
+def test_dates_typed_in_iso_basic_form_apply(pro_client: FlaskClient) -> None:
+    today = utc_today()
+    start, end = today - timedelta(days=9), today - timedelta(days=2)
+    html = pro_client.get(
+        f"/analytics/?range=custom&from={start:%Y%m%d}&to={end:%Y%m%d}", headers=HX
+    ).get_data(as_text=True)
+    assert 'id="aa-body-period"' not in html
+    assert f"from={start.isoformat()}&amp;to={end.isoformat()}" in html
+
+
 def test_a_malformed_agent_is_said_once_and_marks_the_agent_filter(pro_client: FlaskClient) -> None:
     html = pro_client.get("/analytics/?range=30&agentId=nope").get_data(as_text=True)
     assert html.count('role="alert"') == 1 and "That agent can&#39;t be shown." in html

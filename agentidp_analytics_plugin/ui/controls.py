@@ -8,6 +8,7 @@ them when a panel asks the service.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -27,6 +28,8 @@ from ..params import (
 )
 
 PRESETS: tuple[str, ...] = ("7", "30", "90")
+#: ISO 8601's basic form of a date (20260301): what a phone's digits-only keypad can type.
+_COMPACT_DATE = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})\Z")
 DEFAULT_PRESET = "30"
 GRANULARITIES = ("day", "week")
 
@@ -83,7 +86,7 @@ def read_controls(args: Mapping[str, str], today: date) -> Controls:
         last_complete = today - timedelta(days=1)
         from_, to = (last_complete - timedelta(days=int(chosen) - 1)).isoformat(), last_complete.isoformat()
     else:
-        from_, to = args.get("from", "").strip(), args.get("to", "").strip()
+        from_, to = typed_date(args.get("from", "")), typed_date(args.get("to", ""))
     sort = args.get("sort", "")
     if sort not in ROTATION_SORT_KEYS:
         sort = ROTATION_DEFAULT_SORT
@@ -100,6 +103,19 @@ def read_controls(args: Mapping[str, str], today: date) -> Controls:
         direction=direction,
         show_all=args.get("all") == "1",
     )
+
+
+def typed_date(raw: str) -> str:
+    """A date as typed into the tab's text inputs, in ISO's extended form (YYYY-MM-DD) when it is one.
+
+    The inputs are plain text (a date input shows the browser's locale, the
+    page shows ISO dates), and a phone's numeric keypad has no hyphen, so the
+    basic form 20260301 reads as 2026-03-01. Anything else stays as typed,
+    for the parameter rules to refuse with their INVALID_DATE.
+    """
+    text = raw.strip()
+    compact = _COMPACT_DATE.match(text)
+    return "-".join(compact.groups()) if compact else text
 
 
 def api_args(controls: Controls, endpoint: str) -> dict[str, str]:

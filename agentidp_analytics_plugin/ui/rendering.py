@@ -41,6 +41,8 @@ class ErrorState:
     message: str
     #: Overrides the code's title (an error shown once for the whole tab, not in one panel).
     heading: str | None = None
+    #: Ids of the controls the error is about, marked aria-invalid (an error about the filters).
+    inputs: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:

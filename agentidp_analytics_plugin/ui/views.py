@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Response, abort, current_app, make_response, render_template, request, url_for
 
+from .. import errors
 from ..access import Audience, PlanRequired, authorise
 from ..aggregation import utc_today
 from ..api import represent, with_links
@@ -151,8 +152,29 @@ def shared_error(controls: Controls, today: date) -> ErrorState | None:
     try:
         check_shared(api_args(controls, USAGE_SUMMARY), today)
     except AnalyticsError as exc:
-        return ErrorState(exc.code, exc.message, _SHARED_HEADINGS.get(exc.code, "These dates can't be shown."))
+        heading = _SHARED_HEADINGS.get(exc.code, "These dates can't be shown.")
+        return ErrorState(exc.code, exc.message, heading, _inputs_at_fault(exc.code, controls, today))
     return None
+
+
+def _inputs_at_fault(code: str, controls: Controls, today: date) -> tuple[str, ...]:
+    """The controls to mark invalid: only the malformed date, only a ``to`` after today, both for the wrong order."""
+    if code == errors.INVALID_AGENT_ID:
+        return ("aa-agent",)
+    dates = {"aa-from": controls.from_, "aa-to": controls.to}
+    if code == errors.INVALID_DATE:
+        return tuple(name for name, raw in dates.items() if raw and not _is_date(raw))
+    if code == errors.INVALID_DATE_RANGE and _is_date(controls.to) and date.fromisoformat(controls.to) > today:
+        return ("aa-to",)
+    return tuple(dates)
+
+
+def _is_date(raw: str) -> bool:
+    try:
+        check_shared({"to": raw}, date.max)
+    except AnalyticsError:
+        return False
+    return True
 
 
 def _page_refusal(exc: AnalyticsError, panels_only: bool) -> Response | str:
