@@ -81,16 +81,17 @@
     return value && value.trim() ? value.trim() : fallback;
   }
 
-  function colourFor(bins, value) {
+  // bins: each range's upper bound; steps: each range's colour step (1-based, spread over the
+  // scale when there are few ranges: presenters.colour_steps).
+  function colourFor(bins, steps, value) {
     if (!value) {
       return ZERO;
     }
-    for (var i = 0; i < bins.length; i++) {
-      if (value <= bins[i]) {
-        return STEPS[i];
-      }
+    var i = 0;
+    while (i < bins.length - 1 && value > bins[i]) {
+      i++;
     }
-    return STEPS[bins.length - 1];
+    return STEPS[(steps && steps[i] ? steps[i] : i + 1) - 1];
   }
 
   // Paints the chart area in the "no calls" colour, so only active cells are
@@ -128,7 +129,7 @@
     for (var i = 0; i < cells.length; i++) {
       var c = cells[i];
       points[i] = { x: c[1], y: c[0], v: c[2], t: c[3], r: c[4] };
-      colours[i] = colourFor(data.bins, c[2]);
+      colours[i] = colourFor(data.bins, data.steps, c[2]);
     }
     var rowHeight = rows > 100 ? 12 : rows > 30 ? 16 : 24;
     canvas.parentElement.style.height = Math.max(140, rows * rowHeight + 70) + 'px';

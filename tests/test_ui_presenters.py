@@ -9,7 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from agentidp_analytics_plugin.params import AGENT_ACTIVITY, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
 from agentidp_analytics_plugin.ui import controls as ui
-from agentidp_analytics_plugin.ui.presenters import HEATMAP_STEPS, heatmap_bins
+from agentidp_analytics_plugin.ui.presenters import HEATMAP_STEPS, colour_steps, heatmap_bins
 
 TODAY = date(2026, 3, 31)
 
@@ -121,6 +121,74 @@ def test_every_panel_asks_with_the_agent_filter(endpoint: str, expected: set[str
 )
 def test_heatmap_bins_follow_the_values(values: list[int], bins: list[tuple[int, int]]) -> None:
     assert heatmap_bins(values) == bins
+
+
+@pytest.mark.parametrize(
+    ("values", "bins"),
+    [
+        ([0] * 30, []),
+        ([7] * 30, [(1, 7)]),
+        ([1234] * 30, [(1, 1234)]),
+        ([0] * 20 + [3] * 10, [(1, 3)]),
+        ([5] * 20 + [6] * 10, [(1, 5), (6, 6)]),
+        ([10] * 29 + [1_000_000], [(1, 10), (11, 1_000_000)]),
+        ([0, 0, 1, 1, 2], [(1, 1), (2, 2)]),
+        (
+            [1000 + 2 * i for i in range(30)],
+            [(1, 1010), (1011, 1020), (1021, 1030), (1031, 1040), (1041, 1050), (1051, 1058)],
+        ),
+        ([100 + i % 10 for i in range(30)], [(1, 101), (102, 103), (104, 104), (105, 106), (107, 108), (109, 109)]),
+        (
+            [12_000 + 100 * i for i in range(30)],
+            [(1, 12_400), (12_401, 12_900), (12_901, 13_400), (13_401, 13_900), (13_901, 14_400), (14_401, 14_900)],
+        ),
+    ],
+    ids=[
+        "all-zero",
+        "all-equal",
+        "all-equal-large",
+        "one-value-and-idle-days",
+        "two-distinct",
+        "two-distinct-far-apart",
+        "tiny",
+        "one-agent-narrow-spread",
+        "one-agent-ten-values",
+        "one-agent-large-counts",
+    ],
+)
+def test_heatmap_bins_for_one_agent_and_degenerate_values(values: list[int], bins: list[tuple[int, int]]) -> None:
+    assert heatmap_bins(values) == bins
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [7] * 30,
+        [5] * 20 + [6] * 10,
+        [1000 + 2 * i for i in range(30)],
+        [100 + i % 10 for i in range(30)],
+        [1, 2, 3, 4, 5, 6, 7, 100],
+    ],
+    ids=["all-equal", "two-distinct", "narrow-spread", "ten-values", "one-spike"],
+)
+def test_every_heatmap_bin_holds_a_cell_and_the_bins_increase(values: list[int]) -> None:
+    bins = heatmap_bins(values)
+    assert all(any(low <= v <= high for v in values) for low, high in bins)
+    assert [high for _, high in bins] == sorted({high for _, high in bins})
+
+
+def test_one_agent_with_a_narrow_spread_still_gets_several_colours() -> None:
+    # One agent's 1,000 to 1,058 calls a day: rounding to 1,100 would paint every cell alike.
+    assert len(heatmap_bins([1000 + 2 * i for i in range(30)])) == HEATMAP_STEPS
+
+
+@pytest.mark.parametrize(
+    ("count", "steps"),
+    [(0, []), (1, [4]), (2, [1, 6]), (3, [1, 4, 6]), (6, [1, 2, 3, 4, 5, 6])],
+    ids=["none", "one", "two", "three", "all"],
+)
+def test_few_bins_take_colours_spread_over_the_scale(count: int, steps: list[int]) -> None:
+    assert colour_steps(count) == steps
 
 
 def test_one_busy_agent_does_not_wash_out_the_others() -> None:

@@ -170,10 +170,19 @@ def _period_dates(period: Mapping[str, str]) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _round_up(value: int) -> int:
-    """Round up to two significant digits, for legend bounds people can read."""
-    unit = 10 ** max(0, len(str(value)) - 2)
+def _round_up(value: int, unit: int) -> int:
     return -(-value // unit) * unit
+
+
+def _rounded(highs: list[int], unit: int) -> list[int]:
+    """``highs`` rounded up to ``unit`` (never past the largest value), repeats dropped."""
+    maximum = highs[-1]
+    out: list[int] = []
+    for high in highs:
+        high = min(_round_up(high, unit), maximum)
+        if not out or high > out[-1]:
+            out.append(high)
+    return out
 
 
 def heatmap_bins(values: Iterable[int], steps: int = HEATMAP_STEPS) -> list[tuple[int, int]]:
@@ -182,20 +191,39 @@ def heatmap_bins(values: Iterable[int], steps: int = HEATMAP_STEPS) -> list[tupl
     The bounds are quantiles of the non-zero cells, so each colour holds a
     similar share of them: with even-width steps, one very busy agent puts
     every other cell in the lowest colour and the heatmap shows nothing.
+    Every range holds at least one cell's value, and ranges never repeat.
+    Few distinct values (one agent, a quiet tenant) get one range each. The
+    bounds are rounded to two significant digits for a readable legend, but
+    only as far as that loses no step: one agent's 1,003 to 1,060 calls a day
+    would all round to 1,100, one colour for every cell.
     """
     nonzero = sorted(v for v in values if v > 0)
     if not nonzero:
         return []
-    maximum, count = nonzero[-1], len(nonzero)
-    highs: list[int] = []
-    for i in range(1, steps + 1):
-        quantile = nonzero[min(count, math.ceil(i * count / steps)) - 1]
-        high = min(_round_up(quantile), maximum)
-        if not highs or high > highs[-1]:
-            highs.append(high)
-    highs[-1] = maximum
+    distinct = sorted(set(nonzero))
+    if len(distinct) <= steps:
+        highs = distinct
+    else:
+        count = len(nonzero)
+        exact = sorted({nonzero[math.ceil(i * count / steps) - 1] for i in range(1, steps + 1)})
+        unit = 10 ** max(0, len(str(exact[-1])) - 2)
+        while unit > 1 and len(_rounded(exact, unit)) < len(exact):
+            unit //= 10
+        highs = _rounded(exact, unit)
     lows = [1, *(h + 1 for h in highs[:-1])]
     return list(zip(lows, highs, strict=True))
+
+
+def colour_steps(count: int, steps: int = HEATMAP_STEPS) -> list[int]:
+    """The colour step (1 to ``steps``) of each of ``count`` ranges: spread over the whole scale.
+
+    Two ranges take the lightest and the darkest colour rather than two
+    neighbouring yellows; a single range takes a middle colour that stands
+    out from the grey of "no calls".
+    """
+    if count <= 1:
+        return [steps // 2 + 1] if count else []
+    return [round(1 + i * (steps - 1) / (count - 1)) for i in range(count)]
 
 
 def heatmap_context(activity: Mapping[str, Any], controls: Controls, limit: int) -> dict[str, Any]:
@@ -219,16 +247,18 @@ def heatmap_context(activity: Mapping[str, Any], controls: Controls, limit: int)
                 totals[key] += day[key]
         rows.append({"id": agent["agentId"], "name": agent["agentName"], "calls": calls, "totals": totals})
     bins = heatmap_bins(c[2] for c in cells)
+    colours = colour_steps(len(bins))
     payload = {
         "dates": [d.isoformat() for d in dates],
         "agents": [r["name"] for r in rows],
         "cells": cells,
         "bins": [high for _, high in bins],
+        "steps": colours,
     }
     return {
         "rows": rows,
         "dates": dates,
-        "bins": bins,
+        "bins": list(zip(bins, colours, strict=True)),
         "payload": payload,
         "total": activity.get("agentCount", len(agents)),
         "shown": len(shown),
