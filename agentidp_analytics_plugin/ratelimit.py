@@ -9,12 +9,18 @@ marker function that the API pipeline calls at the right step. The limits
 still go through Flask-Limiter's machinery (storage URI, strategy, in-memory
 fallback when Redis is down, error swallowing, ``RateLimitExceeded``).
 
+The plugin's limiter stays off the host's routes: Flask-Limiter's ``init_app``
+registers app-wide request hooks (with no option not to in 4.x), which the
+plugin moves to its own blueprint (:func:`.request_hooks.confine_to_blueprint`),
+so a host request runs none of its code.
+
 The host's own Flask-Limiter stays off the plugin's routes: its default and
 application limits would count every panel of the tab and answer the host's
 HTML 429 under the plugin's prefix. :func:`exempt_from_host_limiters` exempts
 the blueprint from those limits of every other ``Limiter`` on the app, the
 documented way (``limiter.exempt(blueprint, flags=...)``), whether the host
-creates its ``Limiter`` before or after loading plugins. Limits a host puts
+creates its ``Limiter`` before or after loading plugins (up to its first
+request, after which Flask accepts no new ``Limiter``). Limits a host puts
 on the plugin's blueprint on purpose (``limiter.limit(...)(blueprint)``)
 still apply, and their 429 is answered in the plugin's shape (:mod:`.boundary`).
 
@@ -43,7 +49,9 @@ from flask_limiter import ExemptionScope, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from . import errors
+from .blueprint import BLUEPRINT_NAME
 from .errors import AnalyticsError
+from .request_hooks import before_first_request, confine_to_blueprint
 
 KEY_PREFIX = "agentidp_analytics"
 
@@ -105,7 +113,7 @@ class RateLimits:
         # Flask-Limiter's middleware never limits a request by itself here:
         # only the markers below, called by the API pipeline, count.
         self.limiter.request_filter(lambda: not g.get("agentidp_analytics_limiting", False))
-        self.limiter.init_app(app)
+        confine_to_blueprint(app, BLUEPRINT_NAME, lambda: self.limiter.init_app(app))
         self._tenant = self.limiter.shared_limit(per_tenant, scope="analytics-tenant", key_func=_tenant_key)(
             _marker("tenant")
         )
@@ -161,8 +169,9 @@ def exempt_from_host_limiters(app: Flask, blueprint: Blueprint, own: Limiter) ->
 
     Flask-Limiter keeps the instances of an app in ``app.extensions["limiter"]``
     (3.2 and later). Those created before the plugin are exempted now; one the
-    host creates after loading plugins registers its check after this hook,
-    so the hook exempts it before its first check runs.
+    host creates after loading plugins registers its check after the one-shot
+    hook below, which exempts it before that check first runs. After the first
+    request the hook is gone: Flask accepts no new ``Limiter`` from then on.
     """
     exempted: weakref.WeakSet[Limiter] = weakref.WeakSet([own])
 
@@ -174,7 +183,7 @@ def exempt_from_host_limiters(app: Flask, blueprint: Blueprint, own: Limiter) ->
                 exempted.add(limiter)
 
     exempt_new_limiters()
-    app.before_request(exempt_new_limiters)
+    before_first_request(app, exempt_new_limiters)
 
 
 def _marker(name: str) -> Callable[[], None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -100,6 +102,40 @@ def test_host_routes_are_never_limited_by_the_plugin(make_app, api_config):
     )
     client = app.test_client()
     assert {client.get("/").status_code for _ in range(3)} == {200}
+
+
+def _modules_run(request) -> set[str]:
+    """The modules whose Python functions ran during ``request()``."""
+    ran: set[str] = set()
+
+    def note(frame, event, _arg) -> None:
+        if event == "call":
+            ran.add(frame.f_globals.get("__name__", ""))
+
+    sys.setprofile(note)
+    try:
+        request()
+    finally:
+        sys.setprofile(None)
+    return ran
+
+
+def _limiter_code(modules: set[str]) -> set[str]:
+    return {name for name in modules if name.startswith("flask_limiter") or name.endswith(".ratelimit")}
+
+
+def test_a_host_request_runs_none_of_the_plugins_rate_limiting_code(make_app, api_config):
+    app = make_app(**api_config)
+    api, host = Api(app), HostData(app)
+    token = _tenant(host)
+    client = app.test_client()
+    client.get("/")  # the app's first request, which still sets things up
+
+    on_host = _modules_run(lambda: client.get("/"))
+    on_plugin = _modules_run(lambda: api.get("usage-summary", token))
+
+    assert _limiter_code(on_plugin)  # the probe sees the limiter where it runs
+    assert _limiter_code(on_host) == set()
 
 
 def test_unreachable_limit_storage_lets_requests_through(make_app, api_config):
