@@ -70,6 +70,18 @@
     return text.length > max ? text.slice(0, max - 1) + '\u2026' : text;
   }
 
+  // The text cut with "…" to at most ``max`` characters and ``width`` pixels in the tick font.
+  function fitText(ctx, text, width, font, max) {
+    var cut = truncate(text, max);
+    ctx.save();
+    ctx.font = Chart.helpers.toFont(font).string;
+    while (cut.length > 2 && ctx.measureText(cut).width > width) {
+      cut = cut.slice(0, cut.length - 2) + '\u2026';
+    }
+    ctx.restore();
+    return cut;
+  }
+
   function shortDate(iso) {
     return iso.slice(5); // MM-DD; the full date is in the tooltip and the table
   }
@@ -309,6 +321,10 @@
       serverErrors: cssVar(canvas, '--aa-calls-5xx', '#D55E00')
     };
     canvas.parentElement.style.height = Math.max(160, data.labels.length * 30 + 80) + 'px';
+    // On a phone, endpoint names get at most half the chart's width (cut with "…", whole in the
+    // tooltip and the table), never clipped at the canvas edge; call counts read 100K, not 100,000.
+    var narrow = (canvas.parentElement.clientWidth || 0) < NARROW;
+    var compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
     var datasets = data.series.map(function (series) {
       return {
         label: series.label,
@@ -350,19 +366,26 @@
             stacked: true,
             beginAtZero: true,
             grid: { color: grid },
-            ticks: { color: text, precision: 0 },
+            ticks: narrow ? {
+              color: text,
+              precision: 0,
+              maxRotation: 0,
+              callback: function (value) {
+                return compact.format(value);
+              }
+            } : { color: text, precision: 0, maxRotation: 0 },
             title: { display: true, text: 'Calls', color: text }
           },
           y: {
             stacked: true,
             grid: { display: false },
             afterFit: function (scale) {
-              scale.width = Math.min(scale.width, 260);
+              scale.width = Math.min(scale.width, narrow ? Math.floor(scale.chart.width / 2) : 260);
             },
             ticks: {
               color: text,
               callback: function (value) {
-                return truncate(data.labels[value] || '', 38);
+                return fitText(this.chart.ctx, data.labels[value] || '', narrow ? this.chart.width / 2 - 12 : 248, this.options.ticks.font, 38);
               }
             }
           }
@@ -462,8 +485,30 @@
     }
   }
 
+  // A scroll region (a wide table, the heatmap on a phone) is a keyboard stop while it has something
+  // to scroll, and only then: a stop that does nothing is one more Tab for nothing. The markup has
+  // tabindex="0" on every region, which is what a page without this script keeps.
+  function updateScrollStops() {
+    document.querySelectorAll('.aa .aa-scroll[role=region]').forEach(function (region) {
+      if (region.scrollWidth > region.clientWidth + 1) {
+        region.setAttribute('tabindex', '0');
+      } else if (region !== document.activeElement) {
+        region.removeAttribute('tabindex');
+      }
+    });
+  }
+  var scrollStopsTimer = null;
+  function updateScrollStopsSoon() {
+    clearTimeout(scrollStopsTimer);
+    scrollStopsTimer = setTimeout(updateScrollStops, 100);
+  }
+  window.addEventListener('resize', updateScrollStopsSoon);
+  // <details> opening a table alternative; "toggle" does not bubble, so listen in the capture phase.
+  document.addEventListener('toggle', updateScrollStops, true);
+
   document.addEventListener('htmx:load', function (event) {
     buildWithin(event.detail && event.detail.elt);
+    updateScrollStops();
   });
 
   // htmx fires this for every element it is about to remove.
@@ -564,6 +609,7 @@
   if (document.readyState !== 'loading') {
     buildWithin(document.body);
     hideNoScriptControls(document.body);
+    updateScrollStops();
   } else {
     document.addEventListener('DOMContentLoaded', function () {
       hideNoScriptControls(document.body);
