@@ -226,6 +226,7 @@ def property_app(make_app) -> Flask:
     return make_app(ANALYTICS_REAGGREGATE_DAYS=WINDOW)
 
 
+@pytest.mark.property
 def test_complete_through_never_claims_a_day_it_lacks_and_scheduled_runs_converge(property_app):
     host = HostData(property_app)
 

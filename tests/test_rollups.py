@@ -168,6 +168,7 @@ def _delete_an_agent(host: HostData, tenants: dict, rng: random.Random) -> None:
         host.delete_agent(agent)
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_rollups_stay_equal_to_the_aggregates_through_a_random_history(app, host, seed):
     _history(app, host, random.Random(seed), check_each_step=True)
@@ -186,6 +187,7 @@ def _same(new: dict, old: dict) -> None:
     assert json.dumps(new) == json.dumps(old)  # values and field order
 
 
+@pytest.mark.property
 def test_reads_from_the_rollups_answer_what_the_raw_aggregates_answer(app, host):
     rng = random.Random(7)
     tenants = _history(app, host, rng, check_each_step=False)

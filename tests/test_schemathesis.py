@@ -25,6 +25,8 @@ from agentidp_analytics_plugin.state import get_state
 from api_fixtures import Api, days_ago
 from host_app import HostData
 
+pytestmark = pytest.mark.property
+
 schema = schemathesis.openapi.from_path(str(Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"))
 
 

@@ -1,0 +1,30 @@
+"""tox.ini's lowest and newest envs run a list of test modules: a new one is listed or left out on purpose."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _listed(key: str) -> set[str]:
+    config = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
+    config.read(ROOT / "tox.ini")
+    lines = (line.strip() for line in config["versioned"][key].splitlines())
+    return {line for line in lines if line and not line.startswith("#")}
+
+
+def _modules_under(path: str) -> set[str]:
+    return {p.relative_to(ROOT).as_posix() for p in (ROOT / path).glob("test_*.py")}
+
+
+def test_every_plugin_test_module_runs_in_lowest_and_newest_or_is_left_out_on_purpose():
+    tests, left_out = _listed("tests"), _listed("left_out")
+    assert not tests & left_out
+    assert _modules_under("tests") - tests - left_out == set()
+
+
+def test_every_listed_module_exists():
+    for path in _listed("tests") | _listed("left_out"):
+        assert (ROOT / path).exists(), path
