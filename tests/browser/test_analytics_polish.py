@@ -220,3 +220,23 @@ def test_scroll_regions_are_tab_stops_only_while_they_scroll(
     for region in regions:
         assert region["stop"] == region["scrolls"], region
     assert console_errors == []
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_filters_end_with_their_last_control_not_an_empty_row(
+    page: Any, demo_url: str, width: int, console_errors: list[str]
+) -> None:
+    _open_tab(page, demo_url, width=width)
+    space = page.evaluate(
+        """() => {
+            const form = document.getElementById('aa-controls');
+            const bottoms = Array.from(form.querySelectorAll('label, select, button, input:not([type=radio])'))
+                .filter(c => c.getClientRects().length && getComputedStyle(c).visibility === 'visible')
+                .map(c => c.getBoundingClientRect().bottom);
+            const style = getComputedStyle(form);
+            return form.getBoundingClientRect().bottom - parseFloat(style.paddingBottom)
+                - parseFloat(style.borderBottomWidth) - Math.max(...bottoms);
+        }"""
+    )
+    assert space < 2, space  # the hidden Apply button and the idle "Updating…" left a 40 px row on a phone
+    assert console_errors == []
