@@ -36,6 +36,11 @@
     uniqueAgents: { color: '#CC79A7', dash: [10, 4, 2, 4], point: 'rectRot', axis: 'y2' }
   };
 
+  // Numbers as the rest of the page writes them (1,234 and 2026-03-01, whatever the browser's
+  // locale): a German browser would otherwise label the chart 1.234 beside the cards' 1,234.
+  var LOCALE = 'en-US';
+  var NUMBER = new Intl.NumberFormat(LOCALE);
+
   var LARGE_HEATMAP = 5000; // cells; above this, never animate
   var NARROW = 600; // px of panel width below which the heatmap uses its narrow layout
   var MIN_CELL = 8; // px: the thinnest a heatmap day may be drawn
@@ -174,6 +179,7 @@
         }]
       },
       options: {
+        locale: LOCALE,
         maintainAspectRatio: false,
         responsive: true,
         animation: animationsOff() || cells.length > LARGE_HEATMAP ? false : { duration: 300 },
@@ -191,9 +197,9 @@
                 var p = item.raw;
                 return [
                   data.dates[p.x],
-                  'API calls: ' + p.v.toLocaleString(),
-                  'Tokens issued: ' + p.t.toLocaleString(),
-                  'Credential rotations: ' + p.r.toLocaleString()
+                  'API calls: ' + NUMBER.format(p.v),
+                  'Tokens issued: ' + NUMBER.format(p.t),
+                  'Credential rotations: ' + NUMBER.format(p.r)
                 ];
               }
             }
@@ -324,7 +330,7 @@
     // On a phone, endpoint names get at most half the chart's width (cut with "…", whole in the
     // tooltip and the table), never clipped at the canvas edge; call counts read 100K, not 100,000.
     var narrow = (canvas.parentElement.clientWidth || 0) < NARROW;
-    var compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
+    var compact = new Intl.NumberFormat(LOCALE, { notation: 'compact', maximumFractionDigits: 1 });
     var datasets = data.series.map(function (series) {
       return {
         label: series.label,
@@ -339,6 +345,7 @@
       type: 'bar',
       data: { labels: data.labels, datasets: datasets },
       options: {
+        locale: LOCALE,
         indexAxis: 'y',
         maintainAspectRatio: false,
         responsive: true,

@@ -1,4 +1,4 @@
-"""The period's date inputs in headless Chromium: ISO dates whatever the browser's locale."""
+"""The tab in a German and a US browser: ISO dates in the period's inputs, the page's numbers in the charts."""
 
 from __future__ import annotations
 
@@ -118,4 +118,19 @@ def test_a_preset_after_custom_dates_writes_its_iso_dates_back(localised: Any) -
     assert localised.input_value("#aa-to") == yesterday.isoformat()
     assert localised.input_value("#aa-from") == (yesterday - timedelta(days=6)).isoformat()
     assert localised.locator("#aa-dates .aa-date-pick").count() == 2  # the swapped-in inputs get their buttons
+    assert localised.failures == []
+
+
+def test_chart_numbers_read_like_the_pages_in_the_browsers_locale(localised: Any) -> None:
+    numbers = localised.evaluate(
+        """() => {
+            const calls = window.analyticsCharts.get('aa-calls-canvas');
+            const heatmap = window.analyticsCharts.get('aa-heatmap-canvas');
+            const tooltip = heatmap.options.plugins.tooltip.callbacks.label({raw: {x: 0, v: 12345, t: 1234, r: 1}});
+            return {ticks: calls.scales.x.ticks.map(t => t.label).filter(l => l.length > 3), tooltip};
+        }"""
+    )
+    # The cards say 1,234 whatever the locale; a German browser drew 50.000 on the axis beside them.
+    assert numbers["ticks"] and all(re.fullmatch(r"\d{1,3}(,\d{3})+", label) for label in numbers["ticks"]), numbers
+    assert "API calls: 12,345" in numbers["tooltip"] and "Tokens issued: 1,234" in numbers["tooltip"]
     assert localised.failures == []
