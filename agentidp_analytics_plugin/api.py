@@ -75,6 +75,7 @@ _FETCH: dict[str, tuple[str, Fetch]] = {
                 dormant_days=current_app.config["ANALYTICS_DORMANT_DAYS"],
                 stale_days=current_app.config["ANALYTICS_ROTATION_STALE_DAYS"],
                 min_failures=current_app.config["ANALYTICS_INSIGHT_MIN_FAILURES"],
+                call_patterns=bool(current_app.config["ANALYTICS_CALL_PATTERNS_ENABLED"]),
             )
         ),
     ),
@@ -82,9 +83,17 @@ _FETCH: dict[str, tuple[str, Fetch]] = {
 
 
 def with_links(data: dict[str, Any]) -> dict[str, Any]:
-    """Each finding with ``link``: the tab's URL for the state in its ``view`` (the cached answer stays URL-free)."""
-    findings = [{**f, "link": url_for(f"{bp.name}.tab", **f["view"])} for f in data["insights"]]
+    """Each finding with ``link``: the tab's URL for the state in its ``view`` (the cached answer stays URL-free).
+
+    A finding that names its ``panel`` links to that panel of the page.
+    """
+    findings = [{**f, "link": _link(f)} for f in data["insights"]]
     return {**data, "insights": findings}
+
+
+def _link(finding: dict[str, Any]) -> str:
+    anchor = f"aa-panel-{finding['panel']}" if finding.get("panel") else None
+    return url_for(f"{bp.name}.tab", **finding["view"], _anchor=anchor)
 
 
 def _answer(view: str) -> Response:

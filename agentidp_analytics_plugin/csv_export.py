@@ -9,7 +9,8 @@ differs. Each endpoint flattens its answer into rows here:
 * ``token-trends``: one row per day or week of the period;
 * ``call-patterns``: one row per endpoint and day of the period;
 * ``credential-rotations`` (the tab's table): one row per agent;
-* ``insights``: one row per finding and agent, its numbers as a JSON object.
+* ``insights``: one row per finding and agent (one with empty agent cells for a
+  tenant-wide finding), its numbers as a JSON object.
 
 Rows are written one at a time into a generator, so a long period never sits
 in memory twice (as the answer and as one large string). Text cells that a
@@ -92,7 +93,8 @@ def _rotations(data: Mapping[str, Any]) -> Iterable[Row]:
 def _insights(data: Mapping[str, Any]) -> Iterable[Row]:
     for f in data["insights"]:
         numbers = json.dumps(f["numbers"], sort_keys=True, separators=(",", ":"))
-        for agent in f["agents"]:
+        # A tenant-wide finding (no agent) is one row with empty agent cells.
+        for agent in f["agents"] or [{"agentId": "", "agentName": ""}]:
             yield [f["kind"], f["severity"], agent["agentId"], agent["agentName"], numbers, f.get("link", "")]
 
 

@@ -240,8 +240,10 @@ class AnalyticsService:
         dormant_days: int = 30,
         stale_days: int = 30,
         min_failures: int = 5,
+        call_patterns: bool = False,
     ) -> dict[str, Any]:
-        """Ranked findings of the period: dormant agents, failure spikes, overdue rotations, usage moves, new agents.
+        """Ranked findings of the period: dormant agents, failure spikes and rates, overdue rotations,
+        usage moves, new agents; with ``call_patterns`` (the host records them) failed-call spikes too.
 
         The thresholds are part of the cache key (see :mod:`.queries.insights` for the rules).
         """
@@ -251,6 +253,7 @@ class AnalyticsService:
             "dormantDays": dormant_days,
             "staleDays": stale_days,
             "minFailures": min_failures,
+            "callPatterns": call_patterns,
         }
 
         def compute(conn: Connection) -> dict[str, Any]:
@@ -263,6 +266,7 @@ class AnalyticsService:
                 dormant_days=dormant_days,
                 stale_days=stale_days,
                 min_failures=min_failures,
+                call_patterns=call_patterns,
             )
 
         return self._cached(tenant_id, INSIGHTS, params, compute)

@@ -1,7 +1,8 @@
 """Insights: what in a tenant's analytics needs someone's attention, found by the database.
 
-Two statements per request, whatever the number of agents; every rule is a
-WHERE clause, so Python only turns the flagged rows into findings.
+Three statements per request (four when the host records call patterns),
+whatever the number of agents; every rule is a WHERE clause, so Python only
+turns the flagged rows into findings.
 
 1. Per agent (one GROUP BY over the tenant's daily aggregates up to ``to``,
    joined to the host's agents, then one UNION ALL of the rules):
@@ -15,7 +16,8 @@ WHERE clause, so Python only turns the flagged rows into findings.
      more (or fewer) and at least :data:`USAGE_MIN_CHANGE` calls apart;
    * ``new_agents``: agents whose first activity ever lies in the period.
 
-2. ``failure_spike``: each of an agent's :data:`SPIKE_CANDIDATE_DAYS` highest
+2. ``failure_spike`` (:func:`.baselines.largest_spikes`): each of an agent's
+   :data:`~.baselines.SPIKE_CANDIDATE_DAYS` highest
    days of the period with at least ``min_failures`` failed token requests
    is compared with that agent's own
    28 days before it, zeros included (a dense series from a 28-row offset
@@ -28,6 +30,13 @@ WHERE clause, so Python only turns the flagged rows into findings.
    largest spike among those days is reported. Weighing only the busiest days
    keeps the cost to agents x 7 x 28 rows where every agent fails every day
    (a day left out is one on which the agent failed less than on seven others).
+
+3. ``tenant_failure_rate``: the tenant's token failure rate on a day of the
+   period against the rates of the days before it (:mod:`.failure_rate`).
+
+4. ``call_error_spike``, when the host records call patterns: an agent's
+   failed calls (4xx, 5xx) on a day, by the same rule as the failure spikes
+   (:mod:`.call_failures`).
 
 Dates become integer day numbers (days since 1970-01-01) in both databases,
 so all the arithmetic is integer arithmetic, the same in PostgreSQL and SQLite.
@@ -43,52 +52,31 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..schema import Tables
+from .baselines import BASELINE_DAYS, largest_spikes
+from .call_failures import call_error_spikes
 from .common import API_CALLS, CREDENTIAL_ROTATIONS, TOKEN_FAILURES, period
+from .day_numbers import EPOCH, day_number, days_before, num, to_date
+from .failure_rate import MIN_REQUESTS, failure_rate_spike
 
-EPOCH = date(1970, 1, 1)
-#: Days of history each failure count is compared with.
-BASELINE_DAYS = 28
-#: How far above the baseline a spike is, in robust standard deviations (at least 1 failure each).
-SPIKE_SIGMAS = 3
-#: How many of an agent's highest failure days of the period are weighed as possible spikes.
-SPIKE_CANDIDATE_DAYS = 7
 #: A usage surge is this many times the previous period's calls (a drop this many times fewer) ...
 USAGE_FACTOR = 2
 #: ... and at least this many calls apart, so small numbers moving is no finding.
 USAGE_MIN_CHANGE = 100
 
+#: The tenant-wide finding's rank among the findings of its severity: first.
+TENANT_SCORE = 10**12
+
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2, "info": 3}
 SEVERITY = {
     "dormant_agent": "high",
+    "tenant_failure_rate": "high",
     "failure_spike": "high",
+    "call_error_spike": "high",
     "overdue_rotation": "medium",
     "usage_drop": "medium",
     "usage_surge": "low",
     "new_agents": "info",
 }
-
-
-def day_number(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[int]:
-    """Days since 1970-01-01 of a DATE expression, as an integer, in the database's own arithmetic."""
-    if dialect == "sqlite":
-        return sa.cast(sa.func.julianday(column) - 2440587.5, sa.Integer)
-    return sa.cast(column - sa.cast(sa.literal(EPOCH.isoformat()), sa.Date), sa.Integer)
-
-
-def to_date(number: int | None) -> str | None:
-    return None if number is None else (EPOCH + timedelta(days=int(number))).isoformat()
-
-
-def _num(day: date) -> int:
-    return (day - EPOCH).days
-
-
-def days_before(day: date, days: int) -> date:
-    """``day - days``, or the calendar's first day when that is before it."""
-    try:
-        return day - timedelta(days=days)
-    except OverflowError:
-        return date.min
 
 
 def agent_findings(
@@ -105,7 +93,7 @@ def agent_findings(
     agg, agents = tables.aggregates, tables.agents
     dn = day_number(agg.c.date, conn.dialect.name)
     days = (to - from_).days + 1
-    cur_from, to_n = _num(from_), _num(to)
+    cur_from, to_n = num(from_), num(to)
     prev_from = cur_from - days
     active = agg.c["count"] > 0
 
@@ -193,115 +181,25 @@ def agent_findings(
 def failure_spikes(
     conn: Connection, tables: Tables, tenant_id: uuid.UUID, from_: date, to: date, *, min_failures: int
 ) -> list[tuple[Any, ...]]:
-    """Rows (agent id, agent name, day number, failures, median x2, MAD x2) of each agent's largest spike."""
+    """Rows (agent id, agent name, day number, failures, median x2, MAD x4) of each agent's largest spike."""
     agg, agents = tables.aggregates, tables.agents
-    dialect = conn.dialect.name
-    dn = day_number(agg.c.date, dialect)
-    failures = sa.and_(agg.c.tenant_id == tenant_id, agg.c.metric_type == TOKEN_FAILURES, agg.c.agent_id.is_not(None))
-    busiest = (
-        sa.select(
-            agg.c.agent_id,
-            dn.label("day"),
-            agg.c["count"].label("failures"),
-            sa.func.row_number()
-            .over(partition_by=agg.c.agent_id, order_by=(agg.c["count"].desc(), agg.c.date.desc()))
-            .label("rank"),
+    dn = day_number(agg.c.date, conn.dialect.name)
+    daily = (
+        sa.select(agg.c.agent_id, dn.label("day"), agg.c["count"].label("value"))
+        .where(
+            agg.c.tenant_id == tenant_id,
+            agg.c.metric_type == TOKEN_FAILURES,
+            agg.c.agent_id.is_not(None),
+            agg.c.date.between(days_before(from_, BASELINE_DAYS), to),
         )
-        .where(failures, agg.c.date.between(from_, to), agg.c["count"] >= min_failures)
-        .subquery("busiest")
+        .cte("failure_days")
     )
-    # Only each agent's highest failure days are weighed against their 28-day history:
-    # the cost follows agents, not agent-days, on a tenant whose agents fail every day.
-    candidates = (
-        sa.select(busiest.c.agent_id, busiest.c.day, busiest.c.failures)
-        .where(busiest.c["rank"] <= SPIKE_CANDIDATE_DAYS)
-        .cte("candidates")
-    )
-    offsets = sa.union_all(*(sa.select(sa.literal(k).label("k")) for k in range(1, BASELINE_DAYS + 1))).cte("offsets")
-    history = (
-        sa.select(agg.c.agent_id, dn.label("day"), agg.c["count"].label("failures"))
-        .where(failures, agg.c.date.between(days_before(from_, BASELINE_DAYS), to))
-        .cte("history")
-    )
-    cand, off, hist = candidates.c, offsets.c, history.c
-    # 28 rows per candidate day, zeros included.
-    trail = (
-        sa.select(
-            cand.agent_id,
-            cand.day,
-            sa.func.coalesce(hist.failures, 0).label("value"),
-        )
-        .select_from(
-            candidates.join(offsets, sa.true()).outerjoin(
-                history, sa.and_(hist.agent_id == cand.agent_id, hist.day == cand.day - off.k)
-            )
-        )
-        .cte("trail")
-    )
-    t = trail.c
-    ranked = sa.select(
-        t.agent_id,
-        t.day,
-        t.value,
-        sa.func.row_number().over(partition_by=(t.agent_id, t.day), order_by=t.value).label("rn"),
-    ).subquery("ranked")
-    r = ranked.c
-    # Twice the median: the sum of the 14th and 15th of 28 values (kept integer).
-    medians = (
-        sa.select(r.agent_id, r.day, sa.func.sum(r.value).label("median2"))
-        .where(sa.or_(r.rn == BASELINE_DAYS // 2, r.rn == BASELINE_DAYS // 2 + 1))
-        .group_by(r.agent_id, r.day)
-        .cte("medians")
-    )
-    m = medians.c
-    deviation = sa.func.abs(2 * t.value - m.median2)  # twice |value - median|
-    dev_ranked = (
-        sa.select(
-            t.agent_id,
-            t.day,
-            deviation.label("dev2"),
-            sa.func.row_number().over(partition_by=(t.agent_id, t.day), order_by=deviation).label("rn"),
-        )
-        .select_from(trail.join(medians, sa.and_(m.agent_id == t.agent_id, m.day == t.day)))
-        .subquery("dev_ranked")
-    )
-    d = dev_ranked.c
-    # Twice the MAD, times 2 again: the sum of the 14th and 15th doubled deviations.
-    mads = (
-        sa.select(d.agent_id, d.day, sa.func.sum(d.dev2).label("mad4"))
-        .where(sa.or_(d.rn == BASELINE_DAYS // 2, d.rn == BASELINE_DAYS // 2 + 1))
-        .group_by(d.agent_id, d.day)
-        .cte("mads")
-    )
-    md = mads.c
-    sigma = 1.4826 * sa.cast(md.mad4, sa.Float) / 4
-    floor_sigma = sa.case((sigma > 1, sigma), else_=1.0)
-    threshold = sa.cast(m.median2, sa.Float) / 2 + SPIKE_SIGMAS * floor_sigma
-    excess = sa.cast(cand.failures, sa.Float) - threshold
-    spikes = (
-        sa.select(
-            cand.agent_id,
-            cand.day,
-            cand.failures,
-            m.median2,
-            md.mad4,
-            sa.func.row_number()
-            .over(partition_by=cand.agent_id, order_by=(excess.desc(), cand.day.desc()))
-            .label("rn"),
-        )
-        .select_from(
-            candidates.join(medians, sa.and_(m.agent_id == cand.agent_id, m.day == cand.day)).join(
-                mads, sa.and_(md.agent_id == cand.agent_id, md.day == cand.day)
-            )
-        )
-        .where(excess > 0)
-        .subquery("spikes")
-    )
+    spikes = largest_spikes(daily, num(from_), num(to), min_failures, "failure")
     s = spikes.c
     stmt = (
-        sa.select(s.agent_id, sa.func.coalesce(agents.c.name, ""), s.day, s.failures, s.median2, s.mad4)
+        sa.select(s.agent_id, sa.func.coalesce(agents.c.name, ""), s.day, s.value, s.median2, s.mad4)
         .select_from(spikes.join(agents, agents.c.id == s.agent_id))
-        .where(s.rn == 1, agents.c.tenant_id == tenant_id)
+        .where(agents.c.tenant_id == tenant_id)
     )
     return [tuple(row) for row in conn.execute(stmt)]
 
@@ -316,8 +214,12 @@ def insights(
     dormant_days: int,
     stale_days: int,
     min_failures: int,
+    call_patterns: bool = False,
 ) -> dict[str, Any]:
-    """The ranked findings of the period: most severe first, then the largest numbers, then by agent name."""
+    """The ranked findings of the period: most severe first, then the largest numbers, then by agent name.
+
+    ``call_patterns``: the host records call patterns, so failed calls are weighed too.
+    """
     findings: list[dict[str, Any]] = []
     new_agents: list[dict[str, Any]] = []
     days = (to - from_).days + 1
@@ -361,18 +263,66 @@ def insights(
         view = {"from": days_before(spike_day, BASELINE_DAYS), "to": spike_day}
         agent = {"agentId": str(agent_id), "agentName": name}
         findings.append(_finding("failure_spike", [agent], numbers, view, agent_id, int(failures)))
+    rate = failure_rate_spike(conn, tables, tenant_id, from_, to, min_failures=min_failures)
+    if rate is not None:
+        findings.append(_tenant_failure_rate(rate, min_failures))
+    if call_patterns:
+        for agent_id, name, day, errors, client, server, median2, mad4 in call_error_spikes(
+            conn, tables, tenant_id, from_, to, min_errors=min_failures
+        ):
+            spike_day = EPOCH + timedelta(days=int(day))
+            numbers = {
+                "date": spike_day.isoformat(),
+                "failedCalls": int(errors),
+                "clientErrors": int(client),
+                "serverErrors": int(server),
+                "baselineMedian": int(median2) / 2,
+                "baselineMad": int(mad4) / 4,
+                "baselineDays": BASELINE_DAYS,
+                "minimumCount": min_failures,
+            }
+            view = {"from": days_before(spike_day, BASELINE_DAYS), "to": spike_day}
+            agent = {"agentId": str(agent_id), "agentName": name}
+            findings.append(
+                _finding("call_error_spike", [agent], numbers, view, agent_id, int(errors), panel="calls")
+            )
     if new_agents:
         new_agents.sort(key=lambda a: (a["firstActive"], a["agentName"].lower()))
         agents_only = [{"agentId": a["agentId"], "agentName": a["agentName"]} for a in new_agents]
         numbers = {"count": len(new_agents), "firstActive": {a["agentId"]: a["firstActive"] for a in new_agents}}
         findings.append(_finding("new_agents", agents_only, numbers, {"from": from_, "to": to}, None, len(new_agents)))
-    findings.sort(key=lambda f: (SEVERITY_RANK[f["severity"]], -f.pop("_score"), f["agents"][0]["agentName"].lower()))
+    findings.sort(key=lambda f: (SEVERITY_RANK[f["severity"]], -f.pop("_score"), _first_name(f)))
     return {
         "tenantId": str(tenant_id),
         "period": period(from_, to),
         "insights": findings,
         "dataCompleteThrough": None,
     }
+
+
+def _tenant_failure_rate(row: tuple[Any, ...], min_failures: int) -> dict[str, Any]:
+    """The tenant-wide failure rate finding (no agent: it is about every token request of the tenant)."""
+    day, failed, requests, rate, median2, mad4, baseline_days = row
+    spike_day = EPOCH + timedelta(days=int(day))
+    numbers = {
+        "date": spike_day.isoformat(),
+        "tokenFailures": int(failed),
+        "tokenRequests": int(requests),
+        "failureRate": round(float(rate), 4),
+        "baselineMedianRate": round(float(median2) / 2, 4),
+        "baselineMadRate": round(float(mad4) / 4, 4),
+        "baselineDays": int(baseline_days),
+        "minimumRequests": MIN_REQUESTS,
+        "minimumCount": min_failures,
+    }
+    view = {"from": days_before(spike_day, BASELINE_DAYS), "to": spike_day}
+    # About the whole tenant: ranked before the agents' findings of its severity.
+    return _finding("tenant_failure_rate", [], numbers, view, None, TENANT_SCORE, panel="trends")
+
+
+def _first_name(finding: dict[str, Any]) -> str:
+    agents = finding["agents"]
+    return agents[0]["agentName"].lower() if agents else ""
 
 
 def _finding(
@@ -382,12 +332,16 @@ def _finding(
     view: dict[str, date],
     agent_id: Any,
     score: int,
+    panel: str | None = None,
 ) -> dict[str, Any]:
-    """One finding; ``view`` is the tab state that shows it (period, and the agent when there is one)."""
+    """One finding; ``view`` is the tab state that shows it (period, and the agent when there is one).
+
+    ``panel``: the one panel of that state that shows it (the link then scrolls to it).
+    """
     state = {"range": "custom", "from": view["from"].isoformat(), "to": view["to"].isoformat()}
     if agent_id is not None:
         state["agentId"] = str(agent_id)
-    return {
+    finding = {
         "kind": kind,
         "severity": SEVERITY[kind],
         "agents": agents,
@@ -395,3 +349,6 @@ def _finding(
         "view": state,
         "_score": score,
     }
+    if panel is not None:
+        finding["panel"] = panel
+    return finding

@@ -105,7 +105,9 @@ def summary_context(payload: Mapping[str, Any]) -> dict[str, Any]:
 INSIGHTS_SHOWN = 10
 _INSIGHT_TITLES = {
     "dormant_agent": "Dormant agent",
+    "tenant_failure_rate": "Failure rate high",
     "failure_spike": "Failure spike",
+    "call_error_spike": "Failed calls spike",
     "overdue_rotation": "Rotation overdue",
     "usage_drop": "Usage drop",
     "usage_surge": "Usage surge",
@@ -127,6 +129,18 @@ def insight_sentence(kind: str, n: Mapping[str, Any]) -> str:
         return (
             f"{_plural(n['tokenFailures'], 'failed token request')} on {n['date']}; "
             f"its usual day has {n['baselineMedian']:g} (median of the {n['baselineDays']} days before)."
+        )
+    if kind == "tenant_failure_rate":
+        return (
+            f"{n['failureRate']:.1%} of token requests failed on {n['date']} "
+            f"({n['tokenFailures']:,} of {n['tokenRequests']:,}); usually {n['baselineMedianRate']:.1%} "
+            f"(median of the {n['baselineDays']} days before with requests)."
+        )
+    if kind == "call_error_spike":
+        return (
+            f"{_plural(n['failedCalls'], 'failed API call')} on {n['date']} ({n['clientErrors']:,} 4xx, "
+            f"{n['serverErrors']:,} 5xx); its usual day has {n['baselineMedian']:g} "
+            f"(median of the {n['baselineDays']} days before)."
         )
     if kind == "overdue_rotation":
         if n["lastRotation"] is None:
@@ -151,7 +165,7 @@ def insights_context(payload: Mapping[str, Any]) -> dict[str, Any]:
             "kind": f["kind"],
             "severity": f["severity"],
             "title": _INSIGHT_TITLES[f["kind"]],
-            "agents": ", ".join(a["agentName"] or "(unnamed)" for a in f["agents"]),
+            "agents": ", ".join(a["agentName"] or "(unnamed)" for a in f["agents"]) or "All agents",
             "sentence": insight_sentence(f["kind"], f["numbers"]),
             "link": f.get("link"),
         }

@@ -69,6 +69,7 @@ def panel_data(
             dormant_days=cfg["ANALYTICS_DORMANT_DAYS"],
             stale_days=cfg["ANALYTICS_ROTATION_STALE_DAYS"],
             min_failures=cfg["ANALYTICS_INSIGHT_MIN_FAILURES"],
+            call_patterns=bool(cfg["ANALYTICS_CALL_PATTERNS_ENABLED"]),
         )
         return with_links(found)
     return service.get_credential_rotations(
