@@ -4,7 +4,8 @@ The CSV is a second representation of the same answer the JSON API gives
 (same parameters, limits, access checks and cache entry); only the last step
 differs. Each endpoint flattens its answer into rows here:
 
-* ``usage-summary``: one row, the period and the summary's figures;
+* ``usage-summary``: a row of the period's figures, then the preceding period's
+  and the change in percent (the ``period`` column names each);
 * ``agent-activity``: one row per agent and active day (sparse, like the JSON);
 * ``token-trends``: one row per day or week of the period;
 * ``call-patterns``: one row per endpoint and day of the period;
@@ -46,19 +47,36 @@ def neutralise(cell: Any) -> Any:
     return cell
 
 
+#: The summary's figures, in the CSV's column order (after ``from`` and ``to``).
+SUMMARY_FIGURES = (
+    "totalApiCalls",
+    "totalTokenIssuances",
+    "totalCredentialRotations",
+    "activeAgentCount",
+    "averageDailyApiCalls",
+    "peakDailyApiCalls",
+    "peakDate",
+    "totalTokenFailures",
+)
+
+
 def _summary(data: Mapping[str, Any]) -> Iterable[Row]:
-    s = data["summary"]
-    yield [
-        data["period"]["from"],
-        data["period"]["to"],
-        s["totalApiCalls"],
-        s["totalTokenIssuances"],
-        s["totalCredentialRotations"],
-        s["activeAgentCount"],
-        s["averageDailyApiCalls"],
-        s["peakDailyApiCalls"],
-        s["peakDate"],
-    ]
+    """The period's row, then (with a comparison) the preceding period's and the change in percent.
+
+    The last column says which row is which (``current``, ``previous``,
+    ``changePercent``), so the first row and its columns read as they always
+    have. The change row has no dates and no peak day; a change from 0 to
+    more has no percentage (an empty cell), as in the JSON.
+    """
+    comparison = data.get("comparison")
+    current = {**data["summary"], "totalTokenFailures": comparison["totalTokenFailures"] if comparison else None}
+    yield [data["period"]["from"], data["period"]["to"], *(current[k] for k in SUMMARY_FIGURES), "current"]
+    if not comparison:
+        return
+    previous, before = comparison["summary"], comparison["period"]
+    yield [before["from"], before["to"], *(previous.get(k) for k in SUMMARY_FIGURES), "previous"]
+    change = comparison["changePercent"]
+    yield ["", "", *(change.get(k) for k in SUMMARY_FIGURES), "changePercent"]
 
 
 def _activity(data: Mapping[str, Any]) -> Iterable[Row]:
@@ -100,20 +118,7 @@ def _insights(data: Mapping[str, Any]) -> Iterable[Row]:
 
 #: Per endpoint: the header row and how its answer becomes rows.
 LAYOUTS: dict[str, tuple[list[str], Flatten]] = {
-    "usage-summary": (
-        [
-            "from",
-            "to",
-            "totalApiCalls",
-            "totalTokenIssuances",
-            "totalCredentialRotations",
-            "activeAgentCount",
-            "averageDailyApiCalls",
-            "peakDailyApiCalls",
-            "peakDate",
-        ],
-        _summary,
-    ),
+    "usage-summary": (["from", "to", *SUMMARY_FIGURES, "period"], _summary),
     "agent-activity": (
         ["agentId", "agentName", "date", "apiCalls", "tokenIssuances", "credentialRotations"],
         _activity,

@@ -13,7 +13,7 @@ from ui_helpers import log_in
 
 HEADERS = {
     "usage-summary": "from,to,totalApiCalls,totalTokenIssuances,totalCredentialRotations,activeAgentCount,"
-    "averageDailyApiCalls,peakDailyApiCalls,peakDate",
+    "averageDailyApiCalls,peakDailyApiCalls,peakDate,totalTokenFailures,period",
     "agent-activity": "agentId,agentName,date,apiCalls,tokenIssuances,credentialRotations",
     "token-trends": "date,totalIssuances,successfulIssuances,failedIssuances,uniqueAgents",
     "call-patterns": "method,route,date,calls,clientErrors,serverErrors",
@@ -83,8 +83,8 @@ def test_the_csv_is_streamed_as_an_attachment_named_after_the_period(api, seed):
     assert response.headers["Content-Disposition"] == 'attachment; filename="token-trends_2026-01-01_2026-01-31.csv"'
 
 
-def test_usage_summary_is_one_row_of_the_summarys_figures(api, seed):
-    s = seed([("alpha", 1, "api_calls", 3), ("alpha", 1, "token_issuances", 2)])
+def test_usage_summary_starts_with_the_row_of_the_periods_figures(api, seed):
+    s = seed([("alpha", 1, "api_calls", 3), ("alpha", 1, "token_issuances", 2), ("alpha", 1, "token_failures", 1)])
     rows = _rows(_csv(api, s.token, "usage-summary", format="csv"))
     assert rows[1] == [
         days_ago(30).isoformat(),
@@ -96,8 +96,40 @@ def test_usage_summary_is_one_row_of_the_summarys_figures(api, seed):
         "0",
         "3",
         days_ago(1).isoformat(),
+        "1",
+        "current",
     ]
-    assert len(rows) == 2
+
+
+def test_usage_summary_has_a_row_of_the_previous_periods_figures(api, seed):
+    s = seed([("alpha", 40, "api_calls", 4), ("alpha", 40, "token_failures", 2), ("alpha", 1, "api_calls", 3)])
+    rows = _rows(_csv(api, s.token, "usage-summary", format="csv"))
+    assert rows[2] == [
+        days_ago(61).isoformat(),
+        days_ago(31).isoformat(),
+        "4",
+        "0",
+        "0",
+        "1",
+        "0",
+        "4",
+        days_ago(40).isoformat(),
+        "2",
+        "previous",
+    ]
+
+
+def test_usage_summary_ends_with_the_change_in_percent_empty_where_there_is_no_base(api, seed):
+    s = seed([("alpha", 40, "api_calls", 4), ("alpha", 1, "api_calls", 3), ("alpha", 1, "token_issuances", 2)])
+    rows = _rows(_csv(api, s.token, "usage-summary", format="csv"))
+    assert rows[3] == ["", "", "-25.0", "", "0.0", "0.0", "0.0", "-25.0", "", "0.0", "changePercent"]
+    assert len(rows) == 4
+
+
+def test_usage_summary_at_the_calendars_start_has_no_comparison_rows(api, seed):
+    s = seed([])
+    rows = _rows(_csv(api, s.token, "usage-summary", format="csv", **{"from": "0001-01-01", "to": "0001-01-05"}))
+    assert [row[-1] for row in rows[1:]] == ["current"]
 
 
 def test_agent_activity_has_one_row_per_agent_and_active_day(api, seed):
