@@ -270,6 +270,26 @@
         yAxisID: style.axis || 'y'
       };
     });
+    var previous = data.previous;
+    if (previous) {
+      // The preceding period, bucket i under bucket i: dashed, thinner, lighter, no points.
+      var base = (SERIES_STYLE[previous.key] || SERIES_STYLE.totalIssuances).color;
+      datasets.push({
+        label: previous.label,
+        data: previous.data,
+        aaPrevious: true,
+        borderColor: base + '80',
+        backgroundColor: base + '80',
+        borderDash: [3, 3],
+        pointStyle: 'line',
+        pointRadius: 0,
+        pointHoverRadius: 4,
+        borderWidth: 1.5,
+        tension: 0,
+        spanGaps: false,
+        yAxisID: 'y'
+      });
+    }
     return new Chart(canvas, {
       type: 'line',
       data: { labels: data.labels, datasets: datasets },
@@ -283,7 +303,15 @@
           tooltip: {
             callbacks: {
               title: function (items) {
-                return items.length ? (data.granularity === 'week' ? 'Week of ' : '') + data.labels[items[0].dataIndex] : '';
+                if (!items.length) {
+                  return '';
+                }
+                var i = items[0].dataIndex;
+                var title = (data.granularity === 'week' ? 'Week of ' : '') + data.labels[i];
+                if (previous && previous.labels[i]) {
+                  return [title, 'Previous period: ' + previous.labels[i]];
+                }
+                return title;
               }
             }
           }

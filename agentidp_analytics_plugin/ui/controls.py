@@ -1,4 +1,4 @@
-"""The tab's state in the query string: presets, dates, agent, granularity, sort, and the links back.
+"""The tab's state in the query string: presets, dates, agent, granularity, sort, comparison, and the links back.
 
 The URL is the state: every control change pushes a canonical query string,
 so a link reproduces the view and the back button works. Values stay raw
@@ -32,6 +32,8 @@ PRESETS: tuple[str, ...] = ("7", "30", "90")
 _COMPACT_DATE = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})\Z")
 DEFAULT_PRESET = "30"
 GRANULARITIES = ("day", "week")
+#: The value of ``compare`` that overlays the preceding period on the trends chart.
+COMPARE_PREVIOUS = "previous"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Controls:
     sort: str = ROTATION_DEFAULT_SORT
     direction: str = ROTATION_DEFAULT_DIRECTIONS[ROTATION_DEFAULT_SORT]
     show_all: bool = False
+    #: The trends chart overlays the preceding period of equal length (``compare=previous``).
+    compare: bool = False
 
 
 def read_controls(args: Mapping[str, str], today: date) -> Controls:
@@ -102,6 +106,7 @@ def read_controls(args: Mapping[str, str], today: date) -> Controls:
         sort=sort,
         direction=direction,
         show_all=args.get("all") == "1",
+        compare=args.get("compare") == COMPARE_PREVIOUS,
     )
 
 
@@ -146,6 +151,8 @@ def canonical_query(controls: Controls, **overrides: Any) -> dict[str, str]:
         query.update(sort=c.sort, dir=c.direction)
     if c.show_all:
         query["all"] = "1"
+    if c.compare:
+        query["compare"] = COMPARE_PREVIOUS
     return query
 
 

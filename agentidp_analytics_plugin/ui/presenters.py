@@ -291,14 +291,39 @@ SERIES = (
 )
 
 
+#: The previous period's series drawn over the chart (dashed and lighter), and its label.
+PREVIOUS_SERIES = ("totalIssuances", "Total issuances, previous period")
+
+
 def trends_context(trends: Mapping[str, Any]) -> dict[str, Any]:
+    """The chart's payload and the table's rows; with ``previous``, the preceding period aligned by position.
+
+    Bucket i of the previous period lies under bucket i of the period (day 1
+    under day 1): the two periods have the same length, though by weeks one
+    may have a bucket more, which is left out (the table and the CSV of that
+    period's own answer have it).
+    """
     points = trends["dataPoints"]
-    payload = {
+    payload: dict[str, Any] = {
         "granularity": trends["granularity"],
         "labels": [p["date"] for p in points],
         "series": [{"key": key, "label": label, "data": [p[key] for p in points]} for key, label in SERIES],
     }
+    previous = trends.get("previous")
+    before: list[Mapping[str, Any] | None] = []
+    if previous is not None:
+        before = [*previous["dataPoints"][: len(points)]]
+        before += [None] * (len(points) - len(before))
+        key, label = PREVIOUS_SERIES
+        payload["previous"] = {
+            "key": key,
+            "label": f"{label} ({previous['period']['from']} to {previous['period']['to']})",
+            "labels": [p["date"] if p else None for p in before],
+            "data": [p[key] if p else None for p in before],
+        }
     empty = not any(p["totalIssuances"] or p["uniqueAgents"] for p in points)
+    if previous is not None:
+        empty = empty and not any(p["totalIssuances"] or p["uniqueAgents"] for p in previous["dataPoints"])
     return {
         "points": points,
         "series": SERIES,
@@ -306,6 +331,8 @@ def trends_context(trends: Mapping[str, Any]) -> dict[str, Any]:
         "granularity": trends["granularity"],
         "empty": empty,
         "period": trends["period"],
+        "previous": previous["period"] if previous is not None else None,
+        "rows": list(zip(points, before)) if previous is not None else [(p, None) for p in points],
     }
 
 

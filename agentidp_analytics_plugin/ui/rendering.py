@@ -74,8 +74,23 @@ def render_heatmap(activity: Mapping[str, Any], controls: Controls, links: Links
     return partial("heatmap", **ctx, toggle_url=links.fragment_url("heatmap", **toggle), suffix=links.suffix)
 
 
-def render_trends(trends: Mapping[str, Any], suffix: str = "") -> str:
-    return partial("trends", **trends_context(trends), suffix=suffix)
+def render_trends(
+    trends: Mapping[str, Any], suffix: str = "", controls: Controls | None = None, links: Links | None = None
+) -> str:
+    """The trends panel; with the tab's controls and links, its "compare with the previous period" switch.
+
+    The switch reloads this panel only and pushes the tab's URL with the new
+    state; it belongs to the filter form too (``form="aa-controls"``), so a
+    later change of the filters keeps it, and without JavaScript "Apply" sends it.
+    """
+    compare = None
+    if controls is not None and links is not None and links.push_url is not None:
+        compare = {
+            "checked": controls.compare,
+            "url": links.fragment_url("trends", **canonical_query(controls, compare=False)),
+            "push": links.push_url(**canonical_query(controls, compare=not controls.compare)),
+        }
+    return partial("trends", **trends_context(trends), suffix=suffix, compare=compare)
 
 
 def render_rotations(table: Mapping[str, Any], controls: Controls, links: Links) -> str:
@@ -101,7 +116,7 @@ def render_panel(panel: str, data: Mapping[str, Any], controls: Controls, links:
     if panel == "heatmap":
         return render_heatmap(data, controls, links, heatmap_limit)
     if panel == "trends":
-        return render_trends(data, links.suffix)
+        return render_trends(data, links.suffix, controls, links)
     if panel == "calls":
         return render_call_patterns(data, links.suffix)
     if panel == "insights":

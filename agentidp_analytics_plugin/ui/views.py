@@ -34,6 +34,7 @@ from ..api import represent, with_links
 from ..blueprint import bp
 from ..errors import AnalyticsError, database_outage_as_503
 from ..params import USAGE_SUMMARY, check_shared, parse_query
+from ..queries.comparison import previous_period
 from ..service import AnalyticsService
 from ..signin import signed_out_response
 from ..state import get_state
@@ -58,7 +59,12 @@ def panel_data(
         top = None if controls.show_all else cfg["ANALYTICS_HEATMAP_AGENTS"]
         return service.get_agent_activity(tenant_id, q.from_, q.to, q.agent_id, top=top)
     if panel == "trends":
-        return service.get_token_trends(tenant_id, q.from_, q.to, q.granularity, q.agent_id)
+        trends = service.get_token_trends(tenant_id, q.from_, q.to, q.granularity, q.agent_id)
+        before = previous_period(q.from_, q.to) if controls.compare else None
+        if before is None:
+            return trends
+        # The overlay is the previous period's own answer: same service call, cache and metrics.
+        return {**trends, "previous": service.get_token_trends(tenant_id, *before, q.granularity, q.agent_id)}
     if panel == "calls":
         return service.get_call_patterns(tenant_id, q.from_, q.to, q.agent_id)
     if panel == "insights":  # tenant-wide: the agent filter does not narrow it

@@ -84,6 +84,18 @@ def _wait_for(port: int, proc: subprocess.Popen | None = None, timeout: float = 
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
+#: How to run the demo host's CLI: (flask command, environment, folder), set by ``demo_url``.
+DEMO_COMMAND: list[Any] = []
+
+
+@pytest.fixture(scope="session")
+def demo_token(demo_url: str) -> str:
+    """A tenant API token of acme, for the JSON API (made by the host's ``flask idp token``)."""
+    flask, env, folder = DEMO_COMMAND
+    done = subprocess.run([*flask, "idp", "token", "acme"], env=env, cwd=folder, check=True, capture_output=True)
+    return done.stdout.decode().strip().splitlines()[-1]
+
+
 @pytest.fixture(scope="session")
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The reference IdP with the demo tenants, run the way its README says."""
@@ -107,6 +119,7 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(
         [*flask, "run", "--port", str(port), "--no-reload"], env=env, cwd=folder, stdout=log, stderr=log
     )
+    DEMO_COMMAND[:] = [flask, env, folder]
     try:
         _wait_for(port, proc)
         yield f"http://127.0.0.1:{port}"

@@ -71,3 +71,70 @@ def test_download_csv_saves_the_panels_data(acme: Any, tmp_path: Path) -> None:
     lines = target.read_text().splitlines()
     assert lines[0] == "date,totalIssuances,successfulIssuances,failedIssuances,uniqueAgents"
     assert len(lines) == 1 + 30
+
+
+def _overlay(page: Any) -> dict[str, Any]:
+    """The trends chart's previous-period dataset, and the tooltip title of its first point."""
+    return page.evaluate(
+        """() => {
+            const chart = window.analyticsCharts.get('aa-trends-canvas');
+            const previous = chart.data.datasets.filter(d => d.aaPrevious);
+            if (previous.length !== 1) return null;
+            const title = chart.options.plugins.tooltip.callbacks.title.call(chart.tooltip, [{dataIndex: 0}]);
+            return {label: previous[0].label, data: previous[0].data, dash: previous[0].borderDash, title: title,
+                    current: chart.data.labels};
+        }"""
+    )
+
+
+def _previous_answer(page: Any, demo_url: str, token: str, label: str, granularity: str) -> list[int]:
+    """totalIssuances of the API's token-trends for the period the overlay's legend names."""
+    start, end = re.search(r"\((\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d)\)", label).groups()
+    response = page.request.get(
+        f"{demo_url}/analytics/token-trends?from={start}&to={end}&granularity={granularity}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status == 200
+    return [p["totalIssuances"] for p in response.json()["dataPoints"]]
+
+
+def test_the_trends_chart_overlays_the_previous_period_from_the_keyboard(
+    acme: Any, demo_url: str, demo_token: str, console_errors: list[str]
+) -> None:
+    assert _overlay(acme) is None
+    acme.focus("#aa-trends-compare")
+    acme.keyboard.press("Space")
+    acme.wait_for_selector("#aa-body-trends[data-compare=previous]")
+    wait_for_charts(acme, count=3)
+    acme.wait_for_url(re.compile(r"compare=previous"))
+    overlay = _overlay(acme)
+    assert overlay["data"] == _previous_answer(acme, demo_url, demo_token, overlay["label"], "day")
+    assert overlay["dash"] and len(overlay["data"]) == len(overlay["current"]) == 30
+    assert overlay["title"] == [overlay["current"][0], "Previous period: " + overlay["label"].split("(")[1][:10]]
+    assert acme.evaluate("() => document.activeElement.id") == "aa-trends-compare"
+    assert console_errors == []
+
+
+def test_a_link_with_the_overlay_reproduces_it_by_week(page: Any, demo_url: str, demo_token: str) -> None:
+    log_in(page, demo_url, "acme")
+    page.goto(f"{demo_url}/analytics/?range=90&granularity=week&compare=previous")
+    page.wait_for_selector("#aa-body-trends[data-compare=previous]")
+    wait_for_charts(page, count=3)
+    assert page.is_checked("#aa-trends-compare")
+    overlay = _overlay(page)
+    weeks = len(overlay["current"])
+    expected = _previous_answer(page, demo_url, demo_token, overlay["label"], "week")[:weeks]
+    assert overlay["data"] == expected + [None] * (weeks - len(expected))  # week i under week i
+
+
+def test_unticking_the_overlay_removes_it_and_a_later_filter_change_keeps_it_off(acme: Any) -> None:
+    acme.goto(acme.url.split("?")[0] + "?range=30&compare=previous")
+    acme.wait_for_selector("#aa-body-trends[data-compare=previous]")
+    acme.uncheck("#aa-trends-compare")
+    acme.wait_for_selector("#aa-body-trends:not([data-compare])")
+    acme.wait_for_url(lambda url: "compare=" not in url)
+    acme.check("#aa-trends-compare")
+    acme.wait_for_selector("#aa-body-trends[data-compare=previous]")
+    acme.click("label[for=aa-range-7]")  # the filter form carries the switch: the overlay stays
+    acme.wait_for_url(re.compile(r"range=7.*compare=previous"))
+    acme.wait_for_selector("#aa-body-trends[data-compare=previous][data-points='7']")
