@@ -332,7 +332,7 @@ def trends_context(trends: Mapping[str, Any]) -> dict[str, Any]:
         "empty": empty,
         "period": trends["period"],
         "previous": previous["period"] if previous is not None else None,
-        "rows": list(zip(points, before)) if previous is not None else [(p, None) for p in points],
+        "rows": list(zip(points, before, strict=True)) if previous is not None else [(p, None) for p in points],
     }
 
 
