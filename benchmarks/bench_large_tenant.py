@@ -9,7 +9,10 @@ and for the spec's longest periods (365 days for the summary and the trends,
 freshness), plus the tab's call for the heatmap's busiest 20 agents and the
 insights of 90 days (a worst case for their failure-spike rule: every agent has
 1 to 500 failures every day, so every day of the period is compared with its
-28 days before). Prints p50s and ratios.
+28 days before), and again with call patterns recorded (every agent has failed
+calls every day, the same worst case for the failed-call rule). The tenant day
+sums are rebuilt from the aggregates, as the nightly job keeps them. Prints p50s
+and ratios.
 
     python benchmarks/bench_large_tenant.py [--agents 2000] [--days 180] [--runs 15]
 
@@ -31,6 +34,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from agentidp_analytics_plugin import rollups
+from agentidp_analytics_plugin.schema import Tables
 from agentidp_analytics_plugin.service import AnalyticsService
 from agentidp_analytics_plugin.state import get_state
 from host_app import create_host_app, upgrade_schema
@@ -53,16 +58,22 @@ BARE["insights"] = (
     "SELECT agent_id, max(date), min(date), sum(count) FROM analytics_daily_aggregates "
     "WHERE tenant_id = :t AND date <= :to AND agent_id IS NOT NULL GROUP BY agent_id"
 )
+# With call patterns recorded, insights also read the failed calls of every agent-day of the period and the 28 before.
+BARE["insights (call patterns)"] = (
+    "SELECT agent_id, date, sum(calls) FROM analytics_call_patterns WHERE tenant_id = :t "
+    "AND date BETWEEN CAST(:f AS date) - 28 AND :to AND status_class IN ('4xx', '5xx') GROUP BY agent_id, date"
+)
 PERIOD_DAYS = {
     "usage-summary": 365,
     "agent-activity": 90,
     "agent-activity (tab, top 20)": 90,
     "token-trends": 365,
     "insights": 90,
+    "insights (call patterns)": 90,
 }
 
 
-def seed(engine: sa.Engine, agents: int, days: int) -> uuid.UUID:
+def seed(engine: sa.Engine, tables: Tables, agents: int, days: int) -> uuid.UUID:
     first = LAST_DAY - timedelta(days=days - 1)
     with engine.begin() as conn:
         conn.execute(sa.text(
@@ -83,10 +94,23 @@ def seed(engine: sa.Engine, agents: int, days: int) -> uuid.UUID:
                    generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') d,
                    unnest(ARRAY['api_calls','token_issuances','token_failures','credential_rotations']) m
             """), {"first": first, "last": LAST_DAY})
+        # The large tenant's call patterns: one endpoint, every agent calling it every day with
+        # 2xx, 4xx and 5xx answers (the worst case for the failed-call rule, like the failures above).
+        conn.execute(sa.text(
+            """
+            INSERT INTO analytics_call_patterns
+                   (tenant_id, agent_id, date, method, route, status_class, calls, latency_ms_sum, updated_at)
+            SELECT a.tenant_id, a.id, d::date, 'GET', '/api/v1/agents/me', s, 1 + (random() * 500)::int, 1.0, now()
+              FROM agents a,
+                   generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') d,
+                   unnest(ARRAY['2xx','4xx','5xx']) s
+             WHERE a.tenant_id = :t
+            """), {"first": first, "last": LAST_DAY, "t": big})
         conn.execute(sa.text(
             "INSERT INTO analytics_aggregated_days (date, rows_in, rows_out, duration_ms) "
             "SELECT d::date, 0, 0, 0 FROM generate_series(CAST(:first AS date), CAST(:last AS date), "
             "interval '1 day') d"), {"first": first, "last": LAST_DAY})
+        rollups.rebuild(conn, tables)  # the tenant day sums the summary, trends and failure rate read
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
     return big
@@ -106,7 +130,7 @@ def main() -> None:
         state = get_state(app)
         engine = state.engine
         started = time.perf_counter()
-        tenant = seed(engine, args.agents, args.days)
+        tenant = seed(engine, state.tables, args.agents, args.days)
         with engine.connect() as conn:
             total = conn.execute(sa.text("SELECT count(*) FROM analytics_daily_aggregates")).scalar_one()
             mine = conn.execute(
@@ -123,6 +147,7 @@ def main() -> None:
             "agent-activity (tab, top 20)": lambda f, t: uncached.get_agent_activity(tenant, f, t, top=20),
             "token-trends": lambda f, t: uncached.get_token_trends(tenant, f, t, "week"),
             "insights": lambda f, t: uncached.get_insights(tenant, f, t),
+            "insights (call patterns)": lambda f, t: uncached.get_insights(tenant, f, t, call_patterns=True),
         }
         print(f"{'call':30} {'period':>7} {'bare SQL':>10} {'service (no cache)':>22}")
         for endpoint, sql in BARE.items():

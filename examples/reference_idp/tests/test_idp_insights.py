@@ -1,4 +1,5 @@
-"""The demo seed gives the insights something to find: dormant, spiking and overdue agents."""
+"""The demo seed gives the insights something to find: dormant, spiking and overdue agents,
+the tenant's failure rate and the token endpoint's outage in the call patterns."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from flask import Flask
 
 from reference_idp.extensions import db
 from reference_idp.models import Tenant
-from reference_idp.seed import FAILURE_SPIKE_AGENT, FAILURE_SPIKE_DAYS_AGO
+from reference_idp.seed import FAILURE_SPIKE_AGENT, FAILURE_SPIKE_DAYS_AGO, OUTAGE_DAYS_AGO
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Skipped unsupported reflection of expression-based index"
@@ -50,3 +51,19 @@ def test_the_demo_has_a_dormant_agent_a_failure_spike_and_an_overdue_credential(
     assert spike["agents"][0]["agentName"] == FAILURE_SPIKE_AGENT
     spike_day = today - dt.timedelta(days=FAILURE_SPIKE_DAYS_AGO)
     assert spike["numbers"]["date"] == spike_day.isoformat()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_demo_has_a_failure_rate_finding_and_failed_call_spikes_on_the_outage(demo):
+    today = dt.datetime.now(dt.UTC).date()
+    with demo.app_context():
+        acme = db.session.scalar(sa.select(Tenant.id).where(Tenant.slug == "acme"))
+        service = demo.extensions["agentidp_analytics"].service
+        last_30_days = (today - dt.timedelta(days=30), today - dt.timedelta(days=1))
+        found = service.get_insights(acme, *last_30_days, call_patterns=True)["insights"]
+    [rate] = [f for f in found if f["kind"] == "tenant_failure_rate"]
+    # The refused token requests of the spiking agent lift the whole tenant's failure rate that day.
+    assert rate["numbers"]["date"] == (today - dt.timedelta(days=FAILURE_SPIKE_DAYS_AGO)).isoformat()
+    outage = {(today - dt.timedelta(days=n)).isoformat() for n in OUTAGE_DAYS_AGO}
+    on_outage = [f for f in found if f["kind"] == "call_error_spike" and f["numbers"]["date"] in outage]
+    assert on_outage and all(f["numbers"]["serverErrors"] > f["numbers"]["clientErrors"] for f in on_outage)
