@@ -201,3 +201,10 @@ def test_the_queries_do_not_grow_with_the_number_of_agents_when_recording(api, a
             api.ok("insights", s.token)
         counts.append(len(counter.analytics))
     assert counts[0] == counts[1]
+
+
+def test_failed_call_spikes_rank_after_the_other_high_findings(api, seed, counted, recording):
+    s = seed([("caller", 40, "api_calls", 1), ("caller", 1, "token_failures", 5)])
+    counted(s.tenant, [(s.agents["caller"], 1, "5xx", 900)])
+    kinds = [f["kind"] for f in api.ok("insights", s.token)["insights"] if f["severity"] == "high"]
+    assert kinds == ["failure_spike", "call_error_spike"]

@@ -66,6 +66,11 @@ USAGE_MIN_CHANGE = 100
 #: The tenant-wide finding's rank among the findings of its severity: first.
 TENANT_SCORE = 10**12
 
+#: Within a severity, failed-call spikes come after the other findings: they often echo an agent's
+#: token failure spike (refused token requests are failed calls too) or an outage of the host itself
+#: (5xx for every agent on the same day), and would otherwise push those findings off the panel.
+KIND_RANK = {"call_error_spike": 1}
+
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2, "info": 3}
 SEVERITY = {
     "dormant_agent": "high",
@@ -291,7 +296,9 @@ def insights(
         agents_only = [{"agentId": a["agentId"], "agentName": a["agentName"]} for a in new_agents]
         numbers = {"count": len(new_agents), "firstActive": {a["agentId"]: a["firstActive"] for a in new_agents}}
         findings.append(_finding("new_agents", agents_only, numbers, {"from": from_, "to": to}, None, len(new_agents)))
-    findings.sort(key=lambda f: (SEVERITY_RANK[f["severity"]], -f.pop("_score"), _first_name(f)))
+    findings.sort(
+        key=lambda f: (SEVERITY_RANK[f["severity"]], KIND_RANK.get(f["kind"], 0), -f.pop("_score"), _first_name(f))
+    )
     return {
         "tenantId": str(tenant_id),
         "period": period(from_, to),

@@ -62,8 +62,10 @@ def test_the_demo_has_a_failure_rate_finding_and_failed_call_spikes_on_the_outag
         last_30_days = (today - dt.timedelta(days=30), today - dt.timedelta(days=1))
         found = service.get_insights(acme, *last_30_days, call_patterns=True)["insights"]
     [rate] = [f for f in found if f["kind"] == "tenant_failure_rate"]
-    # The refused token requests of the spiking agent lift the whole tenant's failure rate that day.
-    assert rate["numbers"]["date"] == (today - dt.timedelta(days=FAILURE_SPIKE_DAYS_AGO)).isoformat()
+    # The spiking agent's refused token requests lift the tenant's failure rate that day.
+    spike_day = today - dt.timedelta(days=FAILURE_SPIKE_DAYS_AGO)
+    assert rate["numbers"]["date"] == spike_day.isoformat()
     outage = {(today - dt.timedelta(days=n)).isoformat() for n in OUTAGE_DAYS_AGO}
-    on_outage = [f for f in found if f["kind"] == "call_error_spike" and f["numbers"]["date"] in outage]
-    assert on_outage and all(f["numbers"]["serverErrors"] > f["numbers"]["clientErrors"] for f in on_outage)
+    spikes = [f["numbers"] for f in found if f["kind"] == "call_error_spike"]
+    on_outage = [n for n in spikes if n["date"] in outage]
+    assert on_outage and all(n["serverErrors"] > n["clientErrors"] for n in on_outage)
