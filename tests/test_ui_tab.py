@@ -246,6 +246,19 @@ def test_the_agent_filter_narrows_the_trends(pro_client: FlaskClient, pro: dict)
     assert 'data-state="empty"' in quiet.get_data(as_text=True)  # the quiet agent was issued no token
 
 
+def test_the_trends_overlay_of_the_previous_period_is_drawn_from_its_own_answer(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/fragments/trends?range=30&compare=previous", headers=HX).get_data(as_text=True)
+    assert 'data-compare="previous"' in html and '"previous": {' in html
+    assert re.search(r'id="aa-trends-compare"[^>]*checked', html)
+
+
+def test_the_trends_overlay_switch_pushes_the_url_with_the_overlay(pro_client: FlaskClient) -> None:
+    html = pro_client.get("/analytics/fragments/trends?range=30", headers=HX).get_data(as_text=True)
+    assert 'data-compare="previous"' not in html
+    assert 'hx-push-url="/analytics/?range=30&amp;compare=previous"' in html
+    assert 'form="aa-controls"' in html
+
+
 def test_heatmap_lists_busiest_first(pro_client: FlaskClient) -> None:
     html = pro_client.get("/analytics/fragments/heatmap?range=30", headers=HX).get_data(as_text=True)
     assert html.index("busy &lt;b&gt;bot&lt;/b&gt;") < html.index(">quiet<")
