@@ -142,7 +142,7 @@ def _calls(seed, counted, spike, status="4xx"):
 def test_failed_calls_far_above_the_agents_baseline_are_a_finding(api, seed, counted, recording):
     s = _calls(seed, counted, 6)  # median 2 + 3 x 1 = 5
     [finding] = _findings(api, s, "call_error_spike")
-    assert (finding["severity"], [a["agentName"] for a in finding["agents"]]) == ("high", ["caller"])
+    assert (finding["severity"], [a["agentName"] for a in finding["agents"]]) == ("medium", ["caller"])
     assert finding["numbers"] == {
         "date": days_ago(1).isoformat(),
         "failedCalls": 6,
@@ -203,8 +203,8 @@ def test_the_queries_do_not_grow_with_the_number_of_agents_when_recording(api, a
     assert counts[0] == counts[1]
 
 
-def test_failed_call_spikes_rank_after_the_other_high_findings(api, seed, counted, recording):
-    s = seed([("caller", 40, "api_calls", 1), ("caller", 1, "token_failures", 5)])
+def test_failed_call_spikes_rank_after_the_other_medium_findings(api, seed, counted, recording):
+    s = seed([("caller", 40, "api_calls", 1)])  # never rotated: an overdue rotation, medium
     counted(s.tenant, [(s.agents["caller"], 1, "5xx", 900)])
-    kinds = [f["kind"] for f in api.ok("insights", s.token)["insights"] if f["severity"] == "high"]
-    assert kinds == ["failure_spike", "call_error_spike"]
+    kinds = [f["kind"] for f in api.ok("insights", s.token)["insights"] if f["severity"] == "medium"]
+    assert kinds == ["overdue_rotation", "call_error_spike"]

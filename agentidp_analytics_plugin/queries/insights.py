@@ -66,9 +66,10 @@ USAGE_MIN_CHANGE = 100
 #: The tenant-wide finding's rank among the findings of its severity: first.
 TENANT_SCORE = 10**12
 
-#: Within a severity, failed-call spikes come after the other findings: they often echo an agent's
-#: token failure spike (refused token requests are failed calls too) or an outage of the host itself
-#: (5xx for every agent on the same day), and would otherwise push those findings off the panel.
+#: Failed-call spikes are medium and come after the other medium findings: they often echo an
+#: agent's token failure spike (refused token requests are failed calls too) or an outage of the
+#: host itself (5xx for many agents on the same day), and would otherwise push the findings a
+#: tenant can act on off the panel.
 KIND_RANK = {"call_error_spike": 1}
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2, "info": 3}
@@ -76,8 +77,8 @@ SEVERITY = {
     "dormant_agent": "high",
     "tenant_failure_rate": "high",
     "failure_spike": "high",
-    "call_error_spike": "high",
     "overdue_rotation": "medium",
+    "call_error_spike": "medium",
     "usage_drop": "medium",
     "usage_surge": "low",
     "new_agents": "info",
