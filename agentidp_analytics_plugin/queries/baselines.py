@@ -34,30 +34,43 @@ def offsets(days: int = BASELINE_DAYS) -> sa.CTE:
     return sa.union_all(*(sa.select(sa.literal(k).label("k")) for k in range(1, days + 1))).cte("offsets")
 
 
-def _middle(rn: sa.ColumnElement[Any], n: sa.ColumnElement[Any], value: sa.ColumnElement[Any]) -> Any:
+def _middle(rn: sa.ColumnElement[Any], n: Any, value: sa.ColumnElement[Any]) -> Any:
     """Twice the median of a group: its ((n+1)//2)th plus its ((n+2)//2)th value (the same one when n is odd)."""
+    if isinstance(n, int):  # a fixed number of values: the positions are constants
+        low, high = (n + 1) // 2, (n + 2) // 2
+        if low != high:
+            return sa.func.sum(sa.case((sa.or_(rn == low, rn == high), value), else_=0))
+        return 2 * sa.func.sum(sa.case((rn == low, value), else_=0))
     low, high = (n + 1) // 2, (n + 2) // 2
     return sa.func.sum(sa.case((rn == low, value), else_=0)) + sa.func.sum(sa.case((rn == high, value), else_=0))
 
 
-def median_and_mad(trail: sa.CTE, keys: Sequence[str], name: str) -> sa.CTE:
+def median_and_mad(trail: sa.CTE, keys: Sequence[str], name: str, size: int | None = None) -> sa.CTE:
     """Per (``keys``, day) of ``trail`` (columns ``keys``, ``day``, ``value``): ``median2``, ``mad4``, ``n``.
 
     ``median2`` is twice the median of the values, ``mad4`` four times their
-    median absolute deviation, ``n`` how many values there were.
+    median absolute deviation, ``n`` how many values there were. ``size``:
+    every group has exactly that many values (a dense history), so no COUNT
+    window is needed to find the middle ones.
     """
     t = trail.c
     group = [t[k] for k in keys] + [t.day]
+    counted = [] if size is not None else [sa.func.count().over(partition_by=group).label("n")]
     ranked = sa.select(
         *group,
         t.value,
         sa.func.row_number().over(partition_by=group, order_by=t.value).label("rn"),
-        sa.func.count().over(partition_by=group).label("n"),
+        *counted,
     ).subquery(f"{name}_ranked")
     r = ranked.c
     r_group = [r[k] for k in keys] + [r.day]
+    n = size if size is not None else r.n
     medians = (
-        sa.select(*r_group, _middle(r.rn, r.n, r.value).label("median2"), sa.func.max(r.n).label("n"))
+        sa.select(
+            *r_group,
+            _middle(r.rn, n, r.value).label("median2"),
+            (sa.literal(size) if size is not None else sa.func.max(r.n)).label("n"),
+        )
         .group_by(*r_group)
         .cte(f"{name}_medians")
     )
@@ -76,7 +89,9 @@ def median_and_mad(trail: sa.CTE, keys: Sequence[str], name: str) -> sa.CTE:
     d = dev_ranked.c
     d_group = [d[k] for k in keys] + [d.day]
     mads = (
-        sa.select(*d_group, _middle(d.rn, d.n, d.dev2).label("mad4")).group_by(*d_group).subquery(f"{name}_mads")
+        sa.select(*d_group, _middle(d.rn, size if size is not None else d.n, d.dev2).label("mad4"))
+        .group_by(*d_group)
+        .subquery(f"{name}_mads")
     )
     md = mads.c
     return (
@@ -138,7 +153,7 @@ def largest_spikes(daily: sa.CTE, from_day: int, to_day: int, min_count: int, na
         )
         .cte(f"{name}_trail")
     )
-    baseline = median_and_mad(trail, ["agent_id"], f"{name}_baseline")
+    baseline = median_and_mad(trail, ["agent_id"], f"{name}_baseline", size=BASELINE_DAYS)
     b = baseline.c
     above = excess(cand.value, b.median2, b.mad4, floor=1.0)
     ranked = (

@@ -16,7 +16,7 @@ turns the flagged rows into findings.
      more (or fewer) and at least :data:`USAGE_MIN_CHANGE` calls apart;
    * ``new_agents``: agents whose first activity ever lies in the period.
 
-2. ``failure_spike`` (:func:`.baselines.largest_spikes`): each of an agent's
+2. ``failure_spike``: each of an agent's
    :data:`~.baselines.SPIKE_CANDIDATE_DAYS` highest
    days of the period with at least ``min_failures`` failed token requests
    is compared with that agent's own
@@ -52,7 +52,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..schema import Tables
-from .baselines import BASELINE_DAYS, largest_spikes
+from .baselines import BASELINE_DAYS, SPIKE_CANDIDATE_DAYS, SPIKE_SIGMAS
 from .call_failures import call_error_spikes
 from .common import API_CALLS, CREDENTIAL_ROTATIONS, TOKEN_FAILURES, period
 from .day_numbers import EPOCH, day_number, days_before, num, to_date
@@ -187,25 +187,115 @@ def agent_findings(
 def failure_spikes(
     conn: Connection, tables: Tables, tenant_id: uuid.UUID, from_: date, to: date, *, min_failures: int
 ) -> list[tuple[Any, ...]]:
-    """Rows (agent id, agent name, day number, failures, median x2, MAD x4) of each agent's largest spike."""
+    """Rows (agent id, agent name, day number, failures, median x2, MAD x2) of each agent's largest spike."""
     agg, agents = tables.aggregates, tables.agents
-    dn = day_number(agg.c.date, conn.dialect.name)
-    daily = (
-        sa.select(agg.c.agent_id, dn.label("day"), agg.c["count"].label("value"))
-        .where(
-            agg.c.tenant_id == tenant_id,
-            agg.c.metric_type == TOKEN_FAILURES,
-            agg.c.agent_id.is_not(None),
-            agg.c.date.between(days_before(from_, BASELINE_DAYS), to),
+    dialect = conn.dialect.name
+    dn = day_number(agg.c.date, dialect)
+    failures = sa.and_(agg.c.tenant_id == tenant_id, agg.c.metric_type == TOKEN_FAILURES, agg.c.agent_id.is_not(None))
+    busiest = (
+        sa.select(
+            agg.c.agent_id,
+            dn.label("day"),
+            agg.c["count"].label("failures"),
+            sa.func.row_number()
+            .over(partition_by=agg.c.agent_id, order_by=(agg.c["count"].desc(), agg.c.date.desc()))
+            .label("rank"),
         )
-        .cte("failure_days")
+        .where(failures, agg.c.date.between(from_, to), agg.c["count"] >= min_failures)
+        .subquery("busiest")
     )
-    spikes = largest_spikes(daily, num(from_), num(to), min_failures, "failure")
+    # Only each agent's highest failure days are weighed against their 28-day history:
+    # the cost follows agents, not agent-days, on a tenant whose agents fail every day.
+    candidates = (
+        sa.select(busiest.c.agent_id, busiest.c.day, busiest.c.failures)
+        .where(busiest.c["rank"] <= SPIKE_CANDIDATE_DAYS)
+        .cte("candidates")
+    )
+    offsets = sa.union_all(*(sa.select(sa.literal(k).label("k")) for k in range(1, BASELINE_DAYS + 1))).cte("offsets")
+    history = (
+        sa.select(agg.c.agent_id, dn.label("day"), agg.c["count"].label("failures"))
+        .where(failures, agg.c.date.between(days_before(from_, BASELINE_DAYS), to))
+        .cte("history")
+    )
+    cand, off, hist = candidates.c, offsets.c, history.c
+    # 28 rows per candidate day, zeros included.
+    trail = (
+        sa.select(
+            cand.agent_id,
+            cand.day,
+            sa.func.coalesce(hist.failures, 0).label("value"),
+        )
+        .select_from(
+            candidates.join(offsets, sa.true()).outerjoin(
+                history, sa.and_(hist.agent_id == cand.agent_id, hist.day == cand.day - off.k)
+            )
+        )
+        .cte("trail")
+    )
+    t = trail.c
+    ranked = sa.select(
+        t.agent_id,
+        t.day,
+        t.value,
+        sa.func.row_number().over(partition_by=(t.agent_id, t.day), order_by=t.value).label("rn"),
+    ).subquery("ranked")
+    r = ranked.c
+    # Twice the median: the sum of the 14th and 15th of 28 values (kept integer).
+    medians = (
+        sa.select(r.agent_id, r.day, sa.func.sum(r.value).label("median2"))
+        .where(sa.or_(r.rn == BASELINE_DAYS // 2, r.rn == BASELINE_DAYS // 2 + 1))
+        .group_by(r.agent_id, r.day)
+        .cte("medians")
+    )
+    m = medians.c
+    deviation = sa.func.abs(2 * t.value - m.median2)  # twice |value - median|
+    dev_ranked = (
+        sa.select(
+            t.agent_id,
+            t.day,
+            deviation.label("dev2"),
+            sa.func.row_number().over(partition_by=(t.agent_id, t.day), order_by=deviation).label("rn"),
+        )
+        .select_from(trail.join(medians, sa.and_(m.agent_id == t.agent_id, m.day == t.day)))
+        .subquery("dev_ranked")
+    )
+    d = dev_ranked.c
+    # Twice the MAD, times 2 again: the sum of the 14th and 15th doubled deviations.
+    mads = (
+        sa.select(d.agent_id, d.day, sa.func.sum(d.dev2).label("mad4"))
+        .where(sa.or_(d.rn == BASELINE_DAYS // 2, d.rn == BASELINE_DAYS // 2 + 1))
+        .group_by(d.agent_id, d.day)
+        .cte("mads")
+    )
+    md = mads.c
+    sigma = 1.4826 * sa.cast(md.mad4, sa.Float) / 4
+    floor_sigma = sa.case((sigma > 1, sigma), else_=1.0)
+    threshold = sa.cast(m.median2, sa.Float) / 2 + SPIKE_SIGMAS * floor_sigma
+    excess = sa.cast(cand.failures, sa.Float) - threshold
+    spikes = (
+        sa.select(
+            cand.agent_id,
+            cand.day,
+            cand.failures,
+            m.median2,
+            md.mad4,
+            sa.func.row_number()
+            .over(partition_by=cand.agent_id, order_by=(excess.desc(), cand.day.desc()))
+            .label("rn"),
+        )
+        .select_from(
+            candidates.join(medians, sa.and_(m.agent_id == cand.agent_id, m.day == cand.day)).join(
+                mads, sa.and_(md.agent_id == cand.agent_id, md.day == cand.day)
+            )
+        )
+        .where(excess > 0)
+        .subquery("spikes")
+    )
     s = spikes.c
     stmt = (
-        sa.select(s.agent_id, sa.func.coalesce(agents.c.name, ""), s.day, s.value, s.median2, s.mad4)
+        sa.select(s.agent_id, sa.func.coalesce(agents.c.name, ""), s.day, s.failures, s.median2, s.mad4)
         .select_from(spikes.join(agents, agents.c.id == s.agent_id))
-        .where(agents.c.tenant_id == tenant_id)
+        .where(s.rn == 1, agents.c.tenant_id == tenant_id)
     )
     return [tuple(row) for row in conn.execute(stmt)]
 
