@@ -1,8 +1,9 @@
 """Robust baselines in SQL: the median and the median absolute deviation of each day's trailing values.
 
-The insights' spike rules (per agent token failures, per agent failed calls,
-the tenant's failure rate) all ask one question: is this day's value far
-above the values of the days before it? Far means above
+The insights' newer rules (per agent failed calls, the tenant's failure rate)
+ask the question the token failure spike asks (in its own statement, tuned
+for its worst case, see :mod:`.insights`): is this day's value far above the
+values of the days before it? Far means above
 ``median + SPIKE_SIGMAS * max(1.4826 * MAD, floor)``: 1.4826 * MAD estimates
 the standard deviation without letting one bad day in the history move it,
 and the floor keeps a flat history from making every small rise a spike.
