@@ -369,6 +369,7 @@ def rotations_context(table: Mapping[str, Any], controls: Controls, links: Links
         "stale_days": table["staleDays"],
         "stale_count": sum(1 for r in rows if r["stale"]),
         "empty": not rows,
+        "period": table["period"],
     }
 
 

@@ -240,3 +240,18 @@ def test_the_filters_end_with_their_last_control_not_an_empty_row(
     )
     assert space < 2, space  # the hidden Apply button and the idle "Updating…" left a 40 px row on a phone
     assert console_errors == []
+
+
+def test_every_panel_says_its_period_the_rotation_table_too(
+    page: Any, demo_url: str, console_errors: list[str]
+) -> None:
+    _open_tab(page, demo_url)
+    notes = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.aa-panel-body')).map(body =>
+            [body.dataset.panel, Array.from(body.querySelectorAll('.aa-period time')).map(t => t.textContent)])"""
+    )
+    assert len(notes) == 6
+    periods = {panel: tuple(times) for panel, times in notes}
+    assert len(periods["rotations"]) == 2  # the one panel without its period, beside five with
+    assert len(set(periods.values())) == 1, periods
+    assert console_errors == []
