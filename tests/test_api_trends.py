@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from agentidp_analytics_plugin.queries.trends import week_start
+from agentidp_analytics_plugin.rollups import week_start
 from api_fixtures import days_ago
 
 
