@@ -12,7 +12,7 @@ before any view runs (a method other than GET: 405 ``METHOD_NOT_ALLOWED``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Response, current_app, request, url_for
@@ -23,7 +23,7 @@ from . import errors
 from .access import AnalyticsDisabled, Audience, authorise
 from .aggregation import utc_today
 from .blueprint import bp
-from .caching import compact_json
+from .caching import CachedAnswer, compact_json
 from .conditional import etag_of, not_modified, validators
 from .config import runtime_flag
 from .csv_export import csv_lines, filename
@@ -109,7 +109,7 @@ def _answer(view: str) -> Response:
     return represent(endpoint, data, representation, get_state().service.ttl[endpoint])
 
 
-def represent(endpoint: str, data: dict[str, Any], representation: str, ttl: int) -> Response:
+def represent(endpoint: str, data: Mapping[str, Any], representation: str, ttl: int) -> Response:
     """The answer as JSON or streamed CSV, with its validators, or a bodiless 304 when the client holds it."""
     etag = etag_of(data, representation)
     if not_modified(request, etag):
@@ -122,11 +122,12 @@ def represent(endpoint: str, data: dict[str, Any], representation: str, ttl: int
     else:
         # The spec's field order (tenantId, period, ...), whatever the host's JSON
         # provider sorts by default; a cache hit serves the bytes it read as they are.
-        response = current_app.response_class(compact_json(data) + b"\n", mimetype="application/json")
+        response = current_app.response_class([compact_json(data), b"\n"], mimetype="application/json")
     validators(response, etag, ttl)
     response.vary.add("Accept")
-    if data.get("dataCompleteThrough"):
-        response.headers[FRESHNESS_HEADER] = data["dataCompleteThrough"]
+    fresh = data.complete_through if isinstance(data, CachedAnswer) else data.get("dataCompleteThrough")
+    if fresh:
+        response.headers[FRESHNESS_HEADER] = fresh
     return response
 
 

@@ -20,8 +20,11 @@ request reads the generation from the database (one primary-key lookup).
 
 Values are stored as JSON, never as pickles (cachelib's default): whoever can
 write to that Redis could otherwise run code in every worker. The answers are
-JSON documents anyway; anything in the cache that is not valid JSON (an entry
-written by an older version, or planted) is a miss, recomputed and overwritten.
+JSON documents anyway; each entry is one JSON document holding the answer's
+``ETag`` digest and ``dataCompleteThrough`` before the answer's own bytes
+(:class:`CachedAnswer`), so a hit is served without parsing the answer.
+Anything in the cache that is not such an entry (one written by an older
+version, or planted) is a miss, recomputed and overwritten.
 
 The plugin owns its ``Cache`` object with its own config (Flask-Caching
 layers it over the app config), so it never changes the host's cache. A
@@ -40,7 +43,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flask import Flask
@@ -75,35 +78,102 @@ def compact_json(value: Any) -> bytes:
     return raw if raw is not None else json.dumps(value, separators=(",", ":")).encode()
 
 
-class CachedAnswer(dict):
-    """An answer read back from the cache, with the exact JSON it was stored as (``raw``).
+def digest_of(body: bytes) -> str:
+    """The hash of an answer's compact JSON that its ``ETag`` carries."""
+    return hashlib.sha256(body).hexdigest()[:32]
 
-    A cache hit then serves and hashes those bytes as they are, instead of
-    serialising a large answer twice more. Never changed in place (a changed
-    copy is a plain dict, serialised afresh).
+
+#: How a cache entry begins: ``{"etag":"<digest>","dataCompleteThrough":...,"answer":<the body>}``.
+_ENTRY_START = b'{"etag":"'
+_ENTRY_BODY = b',"answer":'
+
+
+class CachedAnswer(Mapping[str, Any]):
+    """An answer with the exact JSON it is served as (``raw``), its digest and its freshness.
+
+    A cache entry keeps the digest and ``dataCompleteThrough`` beside the
+    body, so a cache hit of the JSON API sends the stored bytes with their
+    ``ETag`` and freshness header without parsing, hashing or serialising
+    them (for the largest answers, megabytes, that was nearly all of a hit's
+    cost). The fields are parsed from ``raw`` only when something reads them
+    (the tab, CSV). Read-only: a changed copy is a plain dict.
     """
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "digest", "complete_through", "_fields")
+
+    def __init__(self, raw: bytes, digest: str, complete_through: str | None, fields: dict[str, Any] | None = None):
+        self.raw = raw
+        self.digest = digest
+        self.complete_through = complete_through
+        self._fields = fields
+
+    @classmethod
+    def of(cls, answer: dict[str, Any]) -> CachedAnswer:
+        """A freshly computed answer, serialised and hashed once for the cache and the response alike."""
+        raw = compact_json(answer)
+        return cls(raw, digest_of(raw), answer.get("dataCompleteThrough"), answer)
+
+    def entry(self) -> bytes:
+        """The cache entry: one JSON document, the body inside it byte for byte."""
+        head = json.dumps({"etag": self.digest, "dataCompleteThrough": self.complete_through}, separators=(",", ":"))
+        return head[:-1].encode() + _ENTRY_BODY + self.raw + b"}"
+
+    @classmethod
+    def from_entry(cls, entry: bytes) -> CachedAnswer | None:
+        """The answer of a cache entry, or None when ``entry`` is not one (an older format, planted bytes)."""
+        split = entry.find(_ENTRY_BODY)
+        if not entry.startswith(_ENTRY_START) or split < 0 or not entry.endswith(b"}"):
+            return None
+        try:
+            head = json.loads(entry[:split] + b"}")
+        except ValueError:
+            return None
+        digest, fresh = head.get("etag"), head.get("dataCompleteThrough")
+        if not isinstance(digest, str) or not (fresh is None or isinstance(fresh, str)):
+            return None
+        return cls(entry[split + len(_ENTRY_BODY) : -1], digest, fresh)
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        if self._fields is None:
+            self._fields = json.loads(self.raw)
+        return self._fields
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
 
 
 class JsonSerializer:
-    """cachelib's serializer interface (``dumps``/``loads``), in JSON."""
+    """cachelib's serializer interface (``dumps``/``loads``), in JSON.
+
+    Answers are stored as :meth:`CachedAnswer.entry` documents, anything else
+    (the generation mirror) as plain JSON. An entry that is neither (a
+    pickle, an older format, garbage) is a miss, never an object built from
+    the bytes.
+    """
 
     def dumps(self, value: Any) -> bytes:
+        if isinstance(value, CachedAnswer):
+            return value.entry()
         return compact_json(value)
 
     def loads(self, raw: bytes | str | None) -> Any:
         if raw is None:
             return None
+        data = raw if isinstance(raw, bytes) else raw.encode()
+        if data.startswith(_ENTRY_START):
+            return CachedAnswer.from_entry(data)
         try:
-            value = json.loads(raw)
-        except ValueError:  # not ours: a miss, never an object built from the bytes
+            value = json.loads(data)
+        except ValueError:  # not ours: a miss
             return None
-        if isinstance(value, dict):
-            answer = CachedAnswer(value)
-            answer.raw = raw if isinstance(raw, bytes) else raw.encode()
-            return answer
-        return value
+        return None if isinstance(value, (dict, list)) else value
 
 
 class JsonRedisCache(RedisCache):

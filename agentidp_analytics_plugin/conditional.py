@@ -18,12 +18,11 @@ representation. Only a successful answer is ever compared; errors are never
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from flask import Request, Response
 
-from .caching import compact_json
+from .caching import CachedAnswer, compact_json, digest_of
 
 #: ``Cache-Control`` of the API's answers: the tenant's own data, reusable by that client for the cache TTL.
 API_CACHE_CONTROL = "private, max-age={ttl}"
@@ -32,9 +31,10 @@ API_CACHE_CONTROL = "private, max-age={ttl}"
 def etag_of(data: Any, representation: str = "json") -> str:
     """The strong entity tag (without quotes) of ``data`` served as ``representation``.
 
-    It hashes the answer's compact JSON, which a cache hit already holds as bytes.
+    It hashes the answer's compact JSON; an answer from the service's cache
+    carries that hash already.
     """
-    digest = hashlib.sha256(compact_json(data)).hexdigest()[:32]
+    digest = data.digest if isinstance(data, CachedAnswer) else digest_of(compact_json(data))
     return f"{digest}-{representation}"
 
 

@@ -12,7 +12,9 @@ Caching lives here, not in the views: a request first looks up
 generation, see :mod:`.caching`); on a miss the queries run (timed into
 ``agentidp_analytics_query_duration_ms``) and the answer is stored for the
 endpoint's TTL under the generation its snapshot saw. Refusals (agent not
-found) are not cached.
+found) are not cached. With a cache, answers come back as
+:class:`.caching.CachedAnswer`: read-only mappings that also carry the JSON
+bytes the API serves, so neither a hit nor a miss serialises them again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import errors, job_state
 from .aggregation import complete_through
-from .caching import AnalyticsCache, cache_key
+from .caching import AnalyticsCache, CachedAnswer, cache_key
 from .errors import AnalyticsError
 from .metrics import AnalyticsMetrics
 from .params import (
@@ -309,9 +311,12 @@ class AnalyticsService:
         started = time.perf_counter()
         value = self.reads.run(read)
         self._observe(endpoint, started)
-        if cache is not None:
-            cache.set(cache_key(tenant_id, endpoint, params, seen[-1]), value, self.ttl[endpoint], endpoint)
-        return value
+        if cache is None:
+            return value
+        # Serialised and hashed once: the entry stored and the response served are the same bytes.
+        answer = CachedAnswer.of(value)  # type: ignore[arg-type]
+        cache.set(cache_key(tenant_id, endpoint, params, seen[-1]), answer, self.ttl[endpoint], endpoint)
+        return answer  # type: ignore[return-value]
 
     def _observe(self, endpoint: str, started: float) -> None:
         self.metrics.query_duration_ms.labels(endpoint=endpoint).observe((time.perf_counter() - started) * 1000)

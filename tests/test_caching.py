@@ -55,7 +55,27 @@ def test_entries_in_redis_are_the_answer_as_json(api, seed, redis_client):
     s = seed([("alpha", 1, "api_calls", 3)])
     body = api.ok("usage-summary", s.token)
     [key] = redis_client.keys(f"analytics:{s.tenant}:usage-summary:*")
-    assert json.loads(redis_client.get(key)) == body
+    assert json.loads(redis_client.get(key))["answer"] == body
+
+
+def test_entries_hold_the_etag_and_freshness_beside_the_answer(api, seed, redis_client):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    response = api.client.get("/analytics/usage-summary", headers={"Authorization": f"Bearer {s.token}"})
+    [key] = redis_client.keys(f"analytics:{s.tenant}:usage-summary:*")
+    entry = json.loads(redis_client.get(key))
+    assert (f'"{entry["etag"]}-json"', entry["dataCompleteThrough"]) == (
+        response.headers["ETag"],
+        response.headers["X-Analytics-Data-Complete-Through"],
+    )
+
+
+def test_an_entry_in_an_older_format_is_a_miss_and_overwritten(api, seed, redis_client):
+    s = seed([("alpha", 1, "api_calls", 3)])
+    api.ok("usage-summary", s.token)
+    [key] = redis_client.keys(f"analytics:{s.tenant}:usage-summary:*")
+    redis_client.set(key, json.dumps({"summary": {"totalApiCalls": 999}}), ex=60)  # the bare answer, no etag
+    assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 3
+    assert json.loads(redis_client.get(key))["answer"]["summary"]["totalApiCalls"] == 3
 
 
 class _Payload:
@@ -75,7 +95,7 @@ def test_a_pickle_planted_in_redis_is_a_miss_and_never_loaded(api, seed, redis_c
     redis_client.set(key, b"!" + pickle.dumps({"planted": _Payload()}), ex=60)
     assert api.ok("usage-summary", s.token)["summary"]["totalApiCalls"] == 3
     assert not hasattr(builtins, "analytics_cache_pwned")
-    assert json.loads(redis_client.get(key))["summary"]["totalApiCalls"] == 3  # overwritten with JSON
+    assert json.loads(redis_client.get(key))["answer"]["summary"]["totalApiCalls"] == 3  # overwritten with JSON
 
 
 def test_equivalent_queries_share_one_entry(api, seed, redis_client):
