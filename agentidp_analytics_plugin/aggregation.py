@@ -165,7 +165,11 @@ def aggregate_day(conn: Connection, tables: Tables, day: date) -> DayResult:
             sa.literal(day, sa.Date),
             changes.c.metric_type,
             changes.c.new_count,
-        ).where(changes.c.new_count.is_not(None)),
+        )
+        .where(changes.c.new_count.is_not(None))
+        # A tenant's rows of the day land side by side: the roll-ups' recount and later reads of
+        # the tenant's day visit a few pages instead of one page per row.
+        .order_by(changes.c.tenant_id, changes.c.agent_id, changes.c.metric_type),
         include_defaults=False,
     )
     upsert = upsert.on_conflict_do_update(
