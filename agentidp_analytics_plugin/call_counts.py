@@ -1,8 +1,10 @@
 """Where counted API calls wait before the table: a per-process buffer, shipped in batches.
 
 A request only adds to a dict in its process (:meth:`CallCounts.record`, a
-few microseconds under a lock); no request ever waits on Redis or the
-database. A daemon thread ships the buffer every ``push_seconds``:
+dict update under a lock, with the tenant and agent ids as the resolver gave
+them); no request ever waits on Redis or the database. A daemon thread ships
+the buffer every ``push_seconds``, first turning the ids into hex (an id that
+is not a UUID is dropped there and counted as a capture error):
 
 * with Redis (``ANALYTICS_CALL_PATTERNS_REDIS_URL``, default the cache's
   Redis), as one pipelined script call of ``HINCRBY`` into the day's hash
@@ -54,8 +56,9 @@ end
 return 0
 """
 
-#: (UTC day number, tenant hex, agent hex or '', method, status class, route) -> [calls, latency us]
-LocalKey = tuple[int, str, str, str, str, str]
+#: (UTC day number, tenant hex, agent hex or '', method, status class, route) -> [calls, latency us];
+#: in the live buffer the tenant and agent are still as the resolver gave them (UUID, text; agent None).
+LocalKey = tuple[int, Any, Any, str, str, str]
 
 _instances: weakref.WeakSet[CallCounts] = weakref.WeakSet()
 
@@ -86,8 +89,8 @@ class CallCounts:
         self._script: Any = None
         _instances.add(self)
 
-    def record(self, day: int, tenant: str, agent: str, method: str, status: str, route: str, micros: int) -> None:
-        """Count one call (the request path's only work)."""
+    def record(self, day: int, tenant: Any, agent: Any, method: str, status: str, route: str, micros: int) -> None:
+        """Count one call (the request path's only work); ``agent`` None or '' for a call no agent made."""
         key = (day, tenant, agent, method, status, route)
         with self._lock:
             counts = self._live.get(key)
@@ -114,10 +117,16 @@ class CallCounts:
         """
         with self._ship_lock:
             with self._lock:
+                taken: tuple[str, dict[LocalKey, list[int]]] | None = None
                 if self._inflight is None and self._live:
-                    self._inflight = (uuid.uuid4().hex, self._live)
+                    taken = self._inflight = (uuid.uuid4().hex, self._live)
                     self._live = {}
-                batch = self._inflight
+            if taken is not None:
+                # The ids into hex outside the lock the requests take; ship() alone changes _inflight.
+                converted = (taken[0], hex_keys(taken[1], self.on_error))
+                with self._lock:
+                    self._inflight = converted
+            batch = self._inflight
             if batch is None:
                 return True
             if self.redis is not None and self._push(*batch):
@@ -157,7 +166,7 @@ class CallCounts:
         keys: list[str] = [f"{REDIS_PREFIX}:pushed:{batch_id}"]
         index: dict[int, int] = {}
         args: list[Any] = [MARKER_TTL]
-        for (day, tenant, agent, method, status, route), (calls, micros) in counts.items():
+        for (day, tenant, agent, method, status, route), (calls, micros) in hex_keys(counts).items():
             position = index.get(day)
             if position is None:
                 keys.append(f"{LIVE_PREFIX}{date.fromordinal(day).isoformat()}")
@@ -189,9 +198,35 @@ class CallCounts:
                 log.exception("Shipping call counts failed.")
 
 
+def as_hex(value: Any) -> str:
+    """A tenant or agent id as it is shipped: 32 hex digits (from a UUID, or its text in any UUID spelling)."""
+    return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).hex
+
+
+def hex_keys(
+    counts: dict[LocalKey, list[int]], on_error: Callable[[str], None] = lambda stage: None
+) -> dict[LocalKey, list[int]]:
+    """The buffer with its ids in hex, buckets of one id in two spellings merged; keys that are not ids dropped."""
+    out: dict[LocalKey, list[int]] = {}
+    for (day, tenant, agent, method, status, route), (calls, micros) in counts.items():
+        try:
+            key = (day, as_hex(tenant), as_hex(agent) if agent else "", method, status, route)
+        except (TypeError, ValueError, AttributeError):
+            on_error("capture")
+            log.warning("A call-pattern resolver gave a tenant or agent id that is not a UUID: %r", (tenant, agent))
+            continue
+        held = out.get(key)
+        if held is None:
+            out[key] = [calls, micros]
+        else:
+            held[0] += calls
+            held[1] += micros
+    return out
+
+
 def _buckets(counts: dict[LocalKey, list[int]]) -> dict[BucketKey, list[float]]:
     out: dict[BucketKey, list[float]] = {}
-    for (day, tenant, agent, method, status, route), (calls, micros) in counts.items():
+    for (day, tenant, agent, method, status, route), (calls, micros) in hex_keys(counts).items():
         key: BucketKey = (
             uuid.UUID(tenant),
             uuid.UUID(agent) if agent else None,

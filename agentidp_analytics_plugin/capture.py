@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -68,18 +67,16 @@ def status_class(status: int) -> str:
     return STATUS_CLASSES.get(status // 100, "5xx")
 
 
-def _as_hex(value: Any) -> str:
-    return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).hex
-
-
 class CallCapture:
     """The hook's state for one app: who is asking, what is excluded, where counts go.
 
     ``excluded_endpoint(endpoint)`` and ``excluded_path(path)`` say which
     requests are never counted (the plugin's own); the answer for a matched
     route is worked out once per URL rule, so a request pays a dict lookup.
-    The request is reached once per hook (every ``request.x`` through Flask's
-    proxy costs a context lookup).
+    The hook does as little as it can per request: one reach through Flask's
+    request proxy, lookups in tables built once (rule -> route, method, status
+    class), and the caller's ids kept as the resolver gave them; turning them
+    into hex is the shipper's job (:mod:`.call_counts`), off the request path.
     """
 
     def __init__(
@@ -115,37 +112,50 @@ class CallCapture:
                 log.warning("Counting an API call failed (logged once per kind of failure).", exc_info=True)
         return response
 
-    def _route(self, req: Request) -> str | None:
-        rule = req.url_rule
-        if rule is None:
-            return None if self.excluded_path(req.path) else UNMATCHED
-        key = id(rule)
-        if key not in self._routes:
-            self._routes[key] = None if self.excluded_endpoint(rule.endpoint) else route_of(rule)
-        return self._routes[key]
+    def _unmatched(self, req: Request) -> str | None:
+        return None if self.excluded_path(req.path) else UNMATCHED
+
+    def _new_rule(self, rule: Rule) -> str | None:
+        route = None if self.excluded_endpoint(rule.endpoint) else route_of(rule)
+        self._routes[id(rule)] = route
+        return route
 
     def _count(self, req: Request, response: Response) -> None:
-        route = self._route(req)
+        rule = req.url_rule
+        if rule is None:
+            route = self._unmatched(req)
+        else:
+            route = self._routes.get(id(rule), _UNSEEN)
+            if route is _UNSEEN:
+                route = self._new_rule(rule)
         if route is None:
             return
         caller = self.resolve(req)
         if not caller:
             return
-        if isinstance(caller, (tuple, list)) and len(caller) == 2:
+        try:
             tenant, agent = caller
-        else:
-            raise TypeError(f"the call-pattern resolver must return (tenant_id, agent_id) or None, got {caller!r:.80}")
-        started = req.environ.get(STARTED_KEY)
-        micros = int((time.perf_counter() - started) * 1_000_000) if started is not None else 0
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"the call-pattern resolver must return (tenant_id, agent_id) or None, got {caller!r:.80}"
+            ) from None
+        now = time.perf_counter()
+        started = req.environ.get(STARTED_KEY, now)
         self.counts.record(
             int(time.time() // 86400) + EPOCH_ORDINAL,
-            _as_hex(tenant),
-            _as_hex(agent) if agent else "",
-            method_of(req.method),
-            status_class(response.status_code),
+            tenant,
+            agent,
+            _METHODS.get(req.method, OTHER_METHOD),
+            _STATUS_CLASSES.get(response.status_code) or status_class(response.status_code),
             route,
-            micros,
+            int((now - started) * 1_000_000),
         )
+
+
+#: Marks a rule the hook has not met yet (None means "never counted").
+_UNSEEN = object()
+_METHODS = {method: method for method in METHODS}
+_STATUS_CLASSES = {code: status_class(code) for code in range(100, 600)}
 
 
 class _StartClock:

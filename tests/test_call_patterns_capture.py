@@ -144,3 +144,31 @@ def test_counts_of_a_deleted_tenant_are_dropped_not_retried_forever(capture_app,
     _ship(capture_app)
     assert get_state(capture_app).call_patterns.counts.pending() == 0
     assert total_calls(capture_app) == 0
+
+
+def _spelled(request):
+    """The test host's caller, the tenant as a UUID or as its text, as the request asks."""
+    tenant = request.headers["X-Tenant"]
+    return (uuid.UUID(tenant) if request.headers.get("X-Spelling") == "uuid" else tenant.upper()), None
+
+
+def test_one_tenant_given_as_a_uuid_and_as_text_counts_in_one_bucket(make_app):
+    app = make_app(before_plugins=add_api_routes, **{**CAPTURE_CONFIG, "ANALYTICS_CALL_PATTERNS_RESOLVER": _spelled})
+    tenant = HostData(app).tenant()
+    client = app.test_client()
+    for spelling in ("uuid", "text", "uuid"):
+        client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers={**caller(tenant), "X-Spelling": spelling})
+    _ship(app)
+    assert {key: calls for key, (calls, _) in stored(app).items()} == {(None, "GET", CREDENTIALS_ROUTE, "2xx"): 3}
+
+
+def test_a_caller_id_that_is_not_a_uuid_is_dropped_and_counted_as_a_capture_error(make_app):
+    app = make_app(
+        before_plugins=add_api_routes,
+        **{**CAPTURE_CONFIG, "ANALYTICS_CALL_PATTERNS_RESOLVER": lambda _request: ("tenant-7", None)},
+    )
+    response = app.test_client().get(f"/api/agents/{uuid.uuid4()}/credentials")
+    _ship(app)
+    assert response.status_code == 200 and total_calls(app) == 0
+    registry = get_state(app).metrics.registry
+    assert registry.get_sample_value("agentidp_analytics_call_pattern_errors_total", {"stage": "capture"}) == 1
