@@ -1,25 +1,31 @@
-"""What the call-pattern hook costs a host request, as a ratio to the same host without it, same run.
+"""What the plugin and its call-pattern hook cost a host request, as ratios to the bare host, same run.
 
-Three copies of one minimal host (Flask + Flask-SQLAlchemy on SQLite, the
-plugin loaded, a trivial route ``GET /api/ping`` answering ``ok``, a caller
-resolver that reads what the host's authentication left in ``g``):
+Copies of one minimal host (Flask + Flask-SQLAlchemy on SQLite, a trivial
+route ``GET /api/ping`` answering ``ok``, the host's own authentication in a
+``before_request`` leaving the caller in ``g``, which the caller resolver reads):
 
-* ``off``: ``ANALYTICS_CALL_PATTERNS_ENABLED`` false (the baseline: the plugin without the hook);
-* ``control``: a second copy of ``off``, whose ratio to ``off`` shows the run's noise;
+* ``bare``: the host without the plugin (the baseline);
+* ``control``: a second copy of ``bare``, whose ratio to ``bare`` shows the run's noise;
+* ``off``: the plugin loaded, ``ANALYTICS_CALL_PATTERNS_ENABLED`` false;
 * ``buffer``: the hook on, counts in the process buffer, written to the table by the shipper thread;
 * ``redis``: the hook on, the buffer shipped to Redis every second (``REDIS_URL``, default
   ``redis://127.0.0.1:6379/14``; its call-pattern keys are deleted before and after).
 
 Requests are WSGI calls straight into each app (no HTTP server, no test
 client), so the host's own cost is as small as a Flask route gets and the
-hook's share is as large as it can be. The three apps take turns in short
+plugin's share is as large as it can be. The apps take turns in short
 batches, in a shuffled order each round; a round's ratio compares batches run
 moments apart, so load that drifts on a shared machine cancels out. Figures:
-the median time per request of each app, the median of the rounds' ratios,
-and the hook's own time per request (its before- and after-request functions
-timed alone in a request context, resolver included), the absolute cost.
+the median time per request of each app, the median of the rounds' ratios to
+``bare`` and to ``off``, and the hook's own time per request (its counting
+function timed alone in a request context, resolver included).
 
-    python benchmarks/bench_call_patterns.py [--rounds 300] [--batch 200]
+``--callgrind`` adds a second measure that a busy machine does not blur: the
+instructions one request executes (valgrind's callgrind, run once with no
+requests and once with ``--instructions-requests``, after the same warm-up;
+the difference divided by the requests), per app.
+
+    python benchmarks/bench_call_patterns.py [--rounds 300] [--batch 200] [--callgrind]
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -52,7 +60,7 @@ def _caller(_request: Any) -> tuple[uuid.UUID, uuid.UUID] | None:
     return g.get("caller")
 
 
-def build(workdir: str, name: str, **config: Any) -> Flask:
+def build(workdir: str, name: str, plugin: bool = True, **config: Any) -> Flask:
     app = Flask(name)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{workdir}/{name}.sqlite",
@@ -84,22 +92,22 @@ def build(workdir: str, name: str, **config: Any) -> Flask:
     def ping() -> str:
         return "ok"
 
-    AnalyticsPlugin(app)
-    with app.app_context():
-        app.extensions["agentidp_analytics"].upgrade_schema()
+    if plugin:
+        AnalyticsPlugin(app)
+        with app.app_context():
+            app.extensions["agentidp_analytics"].upgrade_schema()
     return app
 
 
-def timer(app: Flask) -> Callable[[int], float]:
-    """Seconds per request over ``n`` WSGI calls of GET /api/ping."""
+def requester(app: Flask) -> Callable[[int], None]:
+    """``n`` WSGI calls of GET /api/ping."""
     template = EnvironBuilder(path="/api/ping", method="GET").get_environ()
     wsgi = app.wsgi_app
 
     def start_response(status: str, headers: list, exc_info: Any = None) -> None:
         assert status.startswith("200")
 
-    def run(n: int) -> float:
-        started = time.perf_counter()
+    def run(n: int) -> None:
         for _ in range(n):
             environ = dict(template)
             environ["wsgi.input"] = io.BytesIO()
@@ -107,59 +115,121 @@ def timer(app: Flask) -> Callable[[int], float]:
             b"".join(body)
             if hasattr(body, "close"):
                 body.close()
-        return (time.perf_counter() - started) / n
 
     return run
+
+
+def timer(app: Flask) -> Callable[[int], float]:
+    """Seconds per request over ``n`` WSGI calls of GET /api/ping."""
+    run = requester(app)
+
+    def timed(n: int) -> float:
+        started = time.perf_counter()
+        run(n)
+        return (time.perf_counter() - started) / n
+
+    return timed
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "bare": {"plugin": False},
+    "control": {"plugin": False},
+    "off": {"ANALYTICS_CALL_PATTERNS_ENABLED": False},
+    "buffer": {"ANALYTICS_CALL_PATTERNS_ENABLED": True},
+    "redis": {"ANALYTICS_CALL_PATTERNS_ENABLED": True, "ANALYTICS_CALL_PATTERNS_REDIS_URL": None},
+}
+
+
+def build_variant(workdir: str, name: str, redis_url: str) -> Flask:
+    config = dict(VARIANTS[name])
+    if "ANALYTICS_CALL_PATTERNS_REDIS_URL" in config:
+        config["ANALYTICS_CALL_PATTERNS_REDIS_URL"] = redis_url
+    return build(workdir, name, **config)
+
+
+WARM_UP = 500
+
+
+def instructions_child(name: str, requests: int, redis_url: str) -> None:
+    """What runs under valgrind: build one app, warm it up, then ``requests`` more requests."""
+    app = build_variant(tempfile.mkdtemp(prefix="analytics-bench-calls-cg-"), name, redis_url)
+    run = requester(app)
+    run(WARM_UP)
+    run(requests)
+
+
+def instructions_per_request(name: str, requests: int, redis_url: str) -> float:
+    """Instructions one request of ``name`` executes: two callgrind runs, the difference over ``requests``."""
+    counts = []
+    for n in (0, requests):
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                __file__,
+                "--instructions-of",
+                name,
+                "--instructions-requests",
+                str(n),
+            ],
+            env={**os.environ, "PYTHONHASHSEED": "0", "REDIS_URL": redis_url},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        (line,) = [text for text in done.stderr.splitlines() if "Collected :" in text]
+        counts.append(int(line.rsplit(":", 1)[1]))
+    return (counts[1] - counts[0]) / requests
 
 
 HOOK_RUNS, HOOK_CALLS = 5, 20000
 
 
 def hook_cost(app: Flask, n: int = HOOK_CALLS) -> float:
-    """Seconds per request spent in the hook itself (its after-request function, resolver included)."""
-    from flask import Response
-
-    from agentidp_analytics_plugin.capture import STARTED_KEY
-
+    """Seconds per request spent counting it (the hook's function after the view, resolver included)."""
     capture = app.extensions["agentidp_analytics"].call_patterns.capture
-    response = Response("ok")
-    with app.test_request_context("/api/ping") as ctx:
+    clock = time.perf_counter
+    with app.test_request_context("/api/ping"):
         app.preprocess_request()
-        environ = ctx.request.environ
-        started = time.perf_counter()
+        started = clock()
         for _ in range(n):
-            environ[STARTED_KEY] = time.perf_counter()  # what the WSGI wrapper does
-            capture._finished(response)
-        return (time.perf_counter() - started) / n
+            capture._finished(200, clock())
+        return (clock() - started) / n
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--callgrind", action="store_true", help="also count instructions per request (valgrind)")
+    parser.add_argument("--instructions-requests", type=int, default=2000)
+    parser.add_argument("--instructions-of", help=argparse.SUPPRESS)  # the child run under valgrind
     args = parser.parse_args()
 
     import redis
 
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+    if args.instructions_of:
+        # The shipper's ticks depend on wall time, which valgrind stretches: only the request path is counted.
+        VARIANTS[args.instructions_of].update(
+            ANALYTICS_CALL_PATTERNS_PUSH_SECONDS=3600, ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS=3600
+        )
+        instructions_child(args.instructions_of, args.instructions_requests, redis_url)
+        return
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"{REDIS_PREFIX}*"):
         client.delete(key)
 
     workdir = tempfile.mkdtemp(prefix="analytics-bench-calls-")
-    apps = {
-        "off": build(workdir, "off", ANALYTICS_CALL_PATTERNS_ENABLED=False),
-        "control": build(workdir, "control", ANALYTICS_CALL_PATTERNS_ENABLED=False),
-        "buffer": build(workdir, "buffer", ANALYTICS_CALL_PATTERNS_ENABLED=True),
-        "redis": build(
-            workdir, "redis", ANALYTICS_CALL_PATTERNS_ENABLED=True, ANALYTICS_CALL_PATTERNS_REDIS_URL=redis_url
-        ),
-    }
+    apps = {name: build_variant(workdir, name, redis_url) for name in VARIANTS}
     runs = {name: timer(app) for name, app in apps.items()}
     for run in runs.values():  # warm up: imports, first-request set-up, the shipper threads
         run(args.batch)
     samples: dict[str, list[float]] = {name: [] for name in runs}
-    ratios: dict[str, list[float]] = {"control": [], "buffer": [], "redis": []}
+    ratios: dict[str, list[float]] = {name: [] for name in runs}
+    to_off: dict[str, list[float]] = {name: [] for name in runs}
     order = list(runs)
     shuffle = random.Random(9).shuffle
     for _ in range(args.rounds):
@@ -167,8 +237,8 @@ def main() -> None:
         took = {name: runs[name](args.batch) for name in order}
         for name, value in took.items():
             samples[name].append(value)
-        for name in ratios:
-            ratios[name].append(took[name] / took["off"])
+            ratios[name].append(value / took["bare"])
+            to_off[name].append(value / took["off"])
     own = {name: min(hook_cost(apps[name]) for _ in range(HOOK_RUNS)) * 1e6 for name in ("buffer", "redis")}
 
     # Every call was counted: ship what the processes hold, then read Redis and the table back.
@@ -188,18 +258,34 @@ def main() -> None:
     for key in client.scan_iter(match=f"{REDIS_PREFIX}*"):
         client.delete(key)
 
+    instructions = {}
+    if args.callgrind:
+        instructions = {
+            name: instructions_per_request(name, args.instructions_requests, redis_url) for name in VARIANTS
+        }
+
     medians = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"load average {load:.1f}; {args.rounds} rounds x {args.batch} requests per app, shuffled turns"
     )
-    print(f"{'host':8} {'us/request':>11} {'ratio (median of rounds)':>25} {'hook alone':>12}")
-    print(f"{'off':8} {medians['off']:11.1f} {'1.000':>25} {'-':>12}")
-    for name in ("control", "buffer", "redis"):
-        ratio = statistics.median(ratios[name])
-        alone = f"{own[name]:9.1f} us" if name in own else f"{'-':>12}"
-        print(f"{name:8} {medians[name]:11.1f} {ratio:25.3f} {alone}")
+    header = f"{'host':8} {'us/request':>11} {'vs bare':>8} {'vs off':>7} {'+us vs bare':>12} {'hook alone':>11}"
+    if instructions:
+        header += f" {'instr/request':>14} {'vs bare':>8} {'vs off':>7}"
+    print(header)
+    for name in VARIANTS:
+        line = (
+            f"{name:8} {medians[name]:11.1f} {statistics.median(ratios[name]):8.3f} "
+            f"{statistics.median(to_off[name]):7.3f} {medians[name] - medians['bare']:12.1f} "
+            + (f"{own[name]:8.1f} us" if name in own else f"{'-':>11}")
+        )
+        if instructions:
+            line += (
+                f" {instructions[name]:14,.0f} {instructions[name] / instructions['bare']:8.3f}"
+                f" {instructions[name] / instructions['off']:7.3f}"
+            )
+        print(line)
     print(f"calls per app: {sent:,}; counted: {in_table:,} in the table (buffer), {in_redis:,} in Redis (redis)")
 
 
