@@ -98,7 +98,7 @@ class CallCapture:
         """Wrap the app's ``full_dispatch_request``: the one call around the host's hooks, view and error handling.
 
         Measured against the alternatives (instructions per request, see
-        ``benchmarks/bench_call_patterns.py``): an ``after_request`` function
+        docs/benchmarks.md): an ``after_request`` function
         costs about three times the wrapper in Flask's hook machinery alone,
         a ``request_finished`` receiver seven times, and the latency would
         need a WSGI wrapper besides. Inside the wrapper the request context
