@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,14 @@ def gallery_url() -> Iterator[str]:
     server = make_server("127.0.0.1", 0, gallery_app(), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    # The first gallery page builds every mock tenant (a real roll-up of 500 agents x 90 days on
+    # SQLite): tens of seconds on a busy two-core machine, past Playwright's page timeout. Build them
+    # here, once, so each test times the page it drives rather than that set-up.
+    with urllib.request.urlopen(f"{url}/analytics/_gallery", timeout=600) as warm:
+        assert warm.status == 200
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield url
     finally:
         server.shutdown()
 
