@@ -23,6 +23,7 @@ from flask import Flask
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from host_app import HostData, create_host_app, upgrade_schema
+from schema_template import SchemaTemplate, copyable
 from testenv import BACKENDS, PG_DATABASE, fresh_database
 
 
@@ -48,6 +49,17 @@ def _reset_pg(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def schema_template(tmp_path_factory: pytest.TempPathFactory) -> SchemaTemplate:
+    """The migrated schema of this process, copied into each test's database (see schema_template.py)."""
+    return SchemaTemplate(
+        tmp_path_factory.mktemp("schema-template"),
+        pg_template_url=lambda: fresh_database(f"{PG_DATABASE}_template"),
+        build=create_host_app,
+        migrate=upgrade_schema,
+    )
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -63,13 +75,17 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 @pytest.fixture
-def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Build host apps with the plugin on the test database, schema migrated."""
+def make_app(database_url: str, schema_template: SchemaTemplate) -> Iterator[Callable[..., Flask]]:
+    """Build host apps with the plugin on the test database, schema migrated (the first app's)."""
     built: list[Flask] = []
 
     def factory(migrate: bool = True, before_plugins: Callable[[Flask], None] | None = None, **config: Any) -> Flask:
+        first = migrate and not built
+        copied = first and copyable(before_plugins, config)
+        if copied:
+            schema_template.restore(database_url)
         app = create_host_app(database_url, before_plugins, **config)
-        if migrate and not built:
+        if first and not copied:
             upgrade_schema(app)
         built.append(app)
         return app
@@ -93,11 +109,11 @@ def host(app: Flask) -> HostData:
 
 
 @pytest.fixture
-def pg_app(pg_url: str) -> Iterator[Flask]:
+def pg_app(pg_url: str, schema_template: SchemaTemplate) -> Iterator[Flask]:
     """An app on PostgreSQL only, for behaviour SQLite cannot have."""
     _reset_pg(pg_url)
+    schema_template.restore(pg_url)
     app = create_host_app(pg_url)
-    upgrade_schema(app)
     yield app
     with app.app_context():
         app.extensions["sqlalchemy"].session.remove()
