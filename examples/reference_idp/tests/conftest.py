@@ -9,8 +9,11 @@ the server are never touched; its ``public`` schema is rebuilt per test.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import flask_migrate
@@ -101,12 +104,74 @@ def unmigrated_app(make_host: Callable[..., Flask]) -> Flask:
     return make_host(DEMO_PASSWORD=PASSWORD)
 
 
+class MigratedSchema:
+    """The host's schema at head, migrated once per test process and database, then copied.
+
+    Running the host's Alembic history took most of a short test's time. The first
+    test on each database runs ``flask db upgrade`` for real on a database of its
+    own; later ones get a copy of what it left: the SQLite file, or PostgreSQL's
+    ``pg_dump`` of it (``alembic_version``'s row included) replayed into the test's
+    emptied schema. The migration tests use ``unmigrated_app`` and migrate for themselves.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.sqlite_file: Path | None = None
+        self.pg_script: str | None = None
+
+    def restore(self, database_url: str, migrate: Callable[[str], None]) -> None:
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite":
+            if self.sqlite_file is None:
+                migrate(f"sqlite:///{self.workdir / 'template.sqlite'}")
+                self.sqlite_file = self.workdir / "template.sqlite"
+            shutil.copyfile(self.sqlite_file, url.database)
+            return
+        if self.pg_script is None:
+            template = url.set(database=f"{PG_TEST_DATABASE}_template")
+            admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{template.database}" WITH (FORCE)'))
+                conn.execute(sa.text(f'CREATE DATABASE "{template.database}"'))
+            admin.dispose()
+            migrate(template.render_as_string(hide_password=False))
+            libpq = template.set(drivername="postgresql").render_as_string(hide_password=False)
+            pg_dump = shutil.which("pg_dump") or "pg_dump"
+            dump = subprocess.run(  # noqa: S603 (our own URL)
+                [pg_dump, "--no-owner", "--no-privileges", "--column-inserts", "--dbname", libpq],
+                capture_output=True, text=True, check=True,
+            ).stdout
+            # psql meta-commands (``\restrict`` in current releases) are not SQL.
+            lines = dump.splitlines()
+            self.pg_script = "\n".join(line for line in lines if not line.startswith("\\"))
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:  # its own connection: the dump empties search_path
+                conn.connection.dbapi_connection.execute(self.pg_script)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_schema(tmp_path_factory: pytest.TempPathFactory) -> MigratedSchema:
+    return MigratedSchema(tmp_path_factory.mktemp("host-schema"))
+
+
 @pytest.fixture
-def app(unmigrated_app: Flask) -> Flask:
-    """The host with its schema at head."""
-    with unmigrated_app.app_context():
-        flask_migrate.upgrade(revision="heads")
-    return unmigrated_app
+def app(
+    make_host: Callable[..., Flask], database_url: str, migrated_schema: MigratedSchema
+) -> Flask:
+    """The host with its schema at head (``flask db upgrade``, copied: :class:`MigratedSchema`)."""
+
+    def migrate(url: str) -> None:
+        template_app = make_host(DEMO_PASSWORD=PASSWORD, SQLALCHEMY_DATABASE_URI=url)
+        with template_app.app_context():
+            flask_migrate.upgrade(revision="heads")
+            db.session.remove()
+            db.engine.dispose()
+
+    migrated_schema.restore(database_url, migrate)
+    return make_host(DEMO_PASSWORD=PASSWORD)
 
 
 @pytest.fixture
