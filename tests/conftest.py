@@ -23,7 +23,7 @@ from flask import Flask
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from host_app import HostData, create_host_app, upgrade_schema
-from schema_template import SchemaTemplate, copyable
+from schema_template import SchemaTemplate, copyable, migrate_with
 from testenv import BACKENDS, PG_DATABASE, fresh_database
 
 
@@ -53,11 +53,12 @@ def _reset_pg(url: str) -> None:
 def schema_template(tmp_path_factory: pytest.TempPathFactory) -> SchemaTemplate:
     """The migrated schema of this process, copied into each test's database (see schema_template.py)."""
     return SchemaTemplate(
-        tmp_path_factory.mktemp("schema-template"),
-        pg_template_url=lambda: fresh_database(f"{PG_DATABASE}_template"),
-        build=create_host_app,
-        migrate=upgrade_schema,
+        tmp_path_factory.mktemp("schema-template"), lambda: fresh_database(f"{PG_DATABASE}_template")
     )
+
+
+#: How the template's database is migrated: the host app, then what an operator runs.
+MIGRATE_INTO = migrate_with(create_host_app, upgrade_schema)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -83,7 +84,7 @@ def make_app(database_url: str, schema_template: SchemaTemplate) -> Iterator[Cal
         first = migrate and not built
         copied = first and copyable(before_plugins, config)
         if copied:
-            schema_template.restore(database_url)
+            schema_template.restore(database_url, MIGRATE_INTO)
         app = create_host_app(database_url, before_plugins, **config)
         if first and not copied:
             upgrade_schema(app)
@@ -112,7 +113,7 @@ def host(app: Flask) -> HostData:
 def pg_app(pg_url: str, schema_template: SchemaTemplate) -> Iterator[Flask]:
     """An app on PostgreSQL only, for behaviour SQLite cannot have."""
     _reset_pg(pg_url)
-    schema_template.restore(pg_url)
+    schema_template.restore(pg_url, MIGRATE_INTO)
     app = create_host_app(pg_url)
     yield app
     with app.app_context():

@@ -48,39 +48,34 @@ def copyable(before_plugins: Callable[[Flask], None] | None, config: Mapping[str
 class SchemaTemplate:
     """One migrated database per backend, made on first use, copied on every later one."""
 
-    def __init__(
-        self,
-        workdir: Path,
-        pg_template_url: Callable[[], str],
-        build: Callable[[str], Flask],
-        migrate: Callable[[Flask], None],
-    ) -> None:
+    def __init__(self, workdir: Path, pg_template_url: Callable[[], str]) -> None:
         self._workdir = workdir
         self._pg_template_url = pg_template_url
-        self._build = build
-        self._migrate = migrate
         self._sqlite_file: Path | None = None
         self._pg_script: str | None = None
 
-    def restore(self, database_url: str) -> None:
-        """Give the (empty) database at ``database_url`` the migrated schema and its rows."""
+    def restore(self, database_url: str, migrate_into: Callable[[str], None]) -> None:
+        """Give the (empty) database at ``database_url`` the migrated schema and its rows.
+
+        ``migrate_into(url)`` runs the real commands on an empty database, the first time only.
+        """
         url = sa.make_url(database_url)
         if url.get_backend_name() == "sqlite":
-            shutil.copyfile(self._sqlite_template(), url.database)
+            shutil.copyfile(self._sqlite_template(migrate_into), url.database)
         else:
-            _run_script(database_url, self._pg_dump())
+            _run_script(database_url, self._pg_dump(migrate_into))
 
-    def _sqlite_template(self) -> Path:
+    def _sqlite_template(self, migrate_into: Callable[[str], None]) -> Path:
         if self._sqlite_file is None:
             path = self._workdir / "template.sqlite"
-            self._migrated(f"sqlite:///{path}")
+            migrate_into(f"sqlite:///{path}")
             self._sqlite_file = path
         return self._sqlite_file
 
-    def _pg_dump(self) -> str:
+    def _pg_dump(self, migrate_into: Callable[[str], None]) -> str:
         if self._pg_script is None:
             url = self._pg_template_url()
-            self._migrated(url)
+            migrate_into(url)
             libpq_url = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
             dump = subprocess.run(
                 ["pg_dump", "--no-owner", "--no-privileges", "--column-inserts", "--dbname", libpq_url],
@@ -90,13 +85,20 @@ class SchemaTemplate:
             self._pg_script = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
         return self._pg_script
 
-    def _migrated(self, database_url: str) -> None:
-        app = self._build(database_url)
-        self._migrate(app)
+
+
+def migrate_with(build: Callable[[str], Flask], migrate: Callable[[Flask], None]) -> Callable[[str], None]:
+    """``migrate_into`` for :meth:`SchemaTemplate.restore`: build an app on the URL, migrate it, close it."""
+
+    def migrate_into(database_url: str) -> None:
+        app = build(database_url)
+        migrate(app)
         with app.app_context():
             db = app.extensions["sqlalchemy"]
             db.session.remove()
             db.engine.dispose()
+
+    return migrate_into
 
 
 def _run_script(database_url: str, script: str) -> None:

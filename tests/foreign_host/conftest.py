@@ -19,14 +19,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from schema_template import SchemaTemplate, migrate_with
+
 from .orbit_idp import create_app
 from .orbit_idp.extensions import db
 from .orbit_idp.settings import PLUGIN_ENV_KEYS
-from .services import BACKENDS, backend_settings, empty_pg_database, ensure_pg_database, flush_redis
+from .services import (
+    BACKENDS,
+    PG_DATABASE,
+    backend_settings,
+    empty_pg_database,
+    ensure_pg_database,
+    flush_redis,
+    pg_url,
+)
 from .shell import MIGRATIONS_DIR, README_UPGRADE
 from .world import PASSWORD, World, build_world
 
 MakeOrbit = Callable[..., Flask]
+TEMPLATE_DATABASE = f"{PG_DATABASE}_template"
 
 
 @pytest.fixture(scope="session")
@@ -100,12 +111,24 @@ def migrations_copy(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def orbit_schema(tmp_path_factory: pytest.TempPathFactory) -> SchemaTemplate:
+    """Orbit's migrated schema, made once per test process and copied per test (schema_template.py)."""
+
+    def template_url() -> str:
+        ensure_pg_database(TEMPLATE_DATABASE)
+        empty_pg_database(TEMPLATE_DATABASE)
+        return pg_url(TEMPLATE_DATABASE)
+
+    return SchemaTemplate(tmp_path_factory.mktemp("orbit-schema"), template_url)
+
+
 @pytest.fixture
-def orbit(make_orbit: MakeOrbit) -> Flask:
-    """Orbit as deployed, its schema applied."""
-    app = make_orbit()
-    upgrade_schema(app)
-    return app
+def orbit(make_orbit: MakeOrbit, orbit_env: dict[str, str], orbit_schema: SchemaTemplate) -> Flask:
+    """Orbit as deployed, its schema applied (the README's commands, run once and copied)."""
+    database_url = orbit_env["DATABASE_URL"]
+    orbit_schema.restore(database_url, migrate_with(lambda url: make_orbit(DATABASE_URL=url), upgrade_schema))
+    return make_orbit(DATABASE_URL=database_url)
 
 
 @pytest.fixture

@@ -28,15 +28,19 @@ def _libpq(url: str, database: str) -> str:
     return sa.make_url(url).set(drivername="postgresql", database=database).render_as_string(hide_password=False)
 
 
-def ensure_pg_database() -> None:
+def pg_url(database: str = PG_DATABASE) -> str:
+    return sa.make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def ensure_pg_database(database: str = PG_DATABASE) -> None:
     with psycopg.connect(_libpq(PG_URL, "postgres"), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{database}"')
 
 
-def empty_pg_database() -> None:
+def empty_pg_database(database: str = PG_DATABASE) -> None:
     """Drop everything Orbit and the plugin created (tables, triggers, functions, Alembic tables)."""
-    with psycopg.connect(_libpq(PG_URL, PG_DATABASE), autocommit=True) as conn:
+    with psycopg.connect(_libpq(PG_URL, database), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
 
