@@ -11,7 +11,7 @@ from agentidp_analytics_plugin.errors import AnalyticsError
 from agentidp_analytics_plugin.params import parse_query
 from agentidp_analytics_plugin.queries.common import as_date
 from agentidp_analytics_plugin.queries.summary import round_half_up
-from agentidp_analytics_plugin.queries.trends import week_start
+from agentidp_analytics_plugin.rollups import week_start
 from agentidp_analytics_plugin.service import AnalyticsService
 from agentidp_analytics_plugin.state import get_state
 from api_fixtures import count_statements, days_ago
