@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import date
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from agentidp_analytics_plugin import locking
+from agentidp_analytics_plugin.aggregation import utc_today
 from agentidp_analytics_plugin.job_metrics import JobGauges, last_successful_run
 from agentidp_analytics_plugin.params import API_ENDPOINTS, ENDPOINTS
 from agentidp_analytics_plugin.state import get_state
@@ -93,9 +94,13 @@ def ledger_last_run(app) -> float:
 
 
 def run_job(app) -> None:
-    """The nightly job over one tenant's usage of a past day."""
+    """The nightly job over one tenant's usage of a past day.
+
+    A recent day: the job catches up every day from the first one with usage, so a
+    fixed date would make the run (and the test) longer with every day that passes.
+    """
     host = HostData(app)
-    host.events([(host.tenant(), None, date(2026, 1, 5), "api_calls", 3)])
+    host.events([(host.tenant(), None, utc_today() - timedelta(days=3), "api_calls", 3)])
     with app.app_context():
         report = get_state(app).aggregate_pending()
     assert report.ok, report.failed
