@@ -45,18 +45,19 @@ def install(replicated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[In
     redis = RedisInstance(workdir)
     redis.start()
     replicated.reset()
-    job_at = _job_minute(datetime.now(UTC))
     env = host_env(
         DATABASE_URL=replicated.primary.url,
         REDIS_URL=redis.url,
         ANALYTICS_READ_DATABASE_URL=replicated.replica.url,
         ANALYTICS_RATELIMIT="4 per minute",
-        ANALYTICS_JOB_HOUR=str(job_at.hour),
-        ANALYTICS_JOB_MINUTE=str(job_at.minute),
     )
     flask(env, workdir, "idp", "seed-demo")
     tokens = {slug: flask(env, workdir, "idp", "token", slug).strip().splitlines()[-1] for slug in ("acme", "globex")}
     replicated.caught_up()
+    # Chosen once seeding is done, which can take over a minute on a busy machine: a slot that
+    # passed before the servers started would never fire (the cron's next run is the next day).
+    job_at = _job_minute(datetime.now(UTC))
+    env.update(ANALYTICS_JOB_HOUR=str(job_at.hour), ANALYTICS_JOB_MINUTE=str(job_at.minute))
     one, two = AppHost("one", workdir, env), AppHost("two", workdir, env)
     try:
         one.start()
