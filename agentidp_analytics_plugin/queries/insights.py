@@ -347,18 +347,8 @@ def insights(
     for agent_id, name, day, failures, median2, mad4 in failure_spikes(
         conn, tables, tenant_id, from_, to, min_failures=min_failures
     ):
-        spike_day = EPOCH + timedelta(days=int(day))
-        numbers = {
-            "date": spike_day.isoformat(),
-            "tokenFailures": int(failures),
-            "baselineMedian": int(median2) / 2,
-            "baselineMad": int(mad4) / 4,
-            "baselineDays": BASELINE_DAYS,
-            "minimumCount": min_failures,
-        }
-        view = {"from": days_before(spike_day, BASELINE_DAYS), "to": spike_day}
-        agent = {"agentId": str(agent_id), "agentName": name}
-        findings.append(_finding("failure_spike", [agent], numbers, view, agent_id, int(failures)))
+        counts = {"tokenFailures": int(failures)}
+        findings.append(_spike("failure_spike", agent_id, name, day, counts, median2, mad4, min_failures))
     rate = failure_rate_spike(conn, tables, tenant_id, from_, to, min_failures=min_failures)
     if rate is not None:
         findings.append(_tenant_failure_rate(rate, min_failures))
@@ -366,21 +356,9 @@ def insights(
         for agent_id, name, day, errors, client, server, median2, mad4 in call_error_spikes(
             conn, tables, tenant_id, from_, to, min_errors=min_failures
         ):
-            spike_day = EPOCH + timedelta(days=int(day))
-            numbers = {
-                "date": spike_day.isoformat(),
-                "failedCalls": int(errors),
-                "clientErrors": int(client),
-                "serverErrors": int(server),
-                "baselineMedian": int(median2) / 2,
-                "baselineMad": int(mad4) / 4,
-                "baselineDays": BASELINE_DAYS,
-                "minimumCount": min_failures,
-            }
-            view = {"from": days_before(spike_day, BASELINE_DAYS), "to": spike_day}
-            agent = {"agentId": str(agent_id), "agentName": name}
+            counts = {"failedCalls": int(errors), "clientErrors": int(client), "serverErrors": int(server)}
             findings.append(
-                _finding("call_error_spike", [agent], numbers, view, agent_id, int(errors), panel="calls")
+                _spike("call_error_spike", agent_id, name, day, counts, median2, mad4, min_failures, panel="calls")
             )
     if new_agents:
         new_agents.sort(key=lambda a: (a["firstActive"], a["agentName"].lower()))
@@ -421,6 +399,33 @@ def _tenant_failure_rate(row: tuple[Any, ...], min_failures: int) -> dict[str, A
 def _first_name(finding: dict[str, Any]) -> str:
     agents = finding["agents"]
     return agents[0]["agentName"].lower() if agents else ""
+
+
+
+def _spike(
+    kind: str,
+    agent_id: Any,
+    name: str,
+    day: int,
+    counts: dict[str, int],
+    median2: int,
+    mad4: int,
+    min_count: int,
+    panel: str | None = None,
+) -> dict[str, Any]:
+    """A finding for one agent's day far above its own baseline (the two spike rules share its shape)."""
+    spike_day = EPOCH + timedelta(days=int(day))
+    numbers = {
+        "date": spike_day.isoformat(),
+        **counts,
+        "baselineMedian": int(median2) / 2,
+        "baselineMad": int(mad4) / 4,
+        "baselineDays": BASELINE_DAYS,
+        "minimumCount": min_count,
+    }
+    view = {"from": days_before(spike_day, BASELINE_DAYS), "to": spike_day}
+    agent = {"agentId": str(agent_id), "agentName": name}
+    return _finding(kind, [agent], numbers, view, agent_id, next(iter(counts.values())), panel=panel)
 
 
 def _finding(
