@@ -33,6 +33,13 @@ log it, count it in ``agentidp_analytics_cache_errors_total`` and answer as
 a miss; after a failure the cache is skipped for ``backoff`` seconds so an
 outage costs one connection attempt per interval, not one per request, and
 caching resumes by itself when the backend is back.
+
+With Redis, each process can keep the answers it served last in front of it
+(:mod:`.near_cache`, ``ANALYTICS_CACHE_LOCAL_MAX_BYTES``): looked up by the
+same key (so under the current generation only), never kept longer than the
+Redis entry it copies, consulted only while Redis is reachable (during an
+outage every answer comes from the database, as without it). The in-process
+backend gets no such tier: its entries are in the process already.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask_caching import Cache
@@ -52,6 +59,9 @@ from flask_caching.backends import RedisCache, SimpleCache
 
 from .metrics import AnalyticsMetrics
 from .redis_urls import redis_client
+
+if TYPE_CHECKING:
+    from .near_cache import NearCache
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +198,22 @@ class JsonRedisCache(RedisCache):
     @classmethod
     def factory(cls, app: Flask, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]) -> JsonRedisCache:
         client = redis_client(config["CACHE_REDIS_URL"], **config.get("CACHE_OPTIONS", {}))
-        return cls(client, key_prefix=config["CACHE_KEY_PREFIX"], default_timeout=config["CACHE_DEFAULT_TIMEOUT"])
+        cache = cls(client, key_prefix=config["CACHE_KEY_PREFIX"], default_timeout=config["CACHE_DEFAULT_TIMEOUT"])
+        cache.client = client
+        return cache
+
+    def get_with_ttl(self, key: str) -> tuple[Any, float | None]:
+        """The value under ``key`` and its remaining lifetime in seconds (None: no expiry, or gone), in one round trip.
+
+        A pipeline without a transaction, so a Redis Cluster runs it too (one key, one node).
+        """
+        full = self.key_prefix + key
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(full)
+        pipe.pttl(full)
+        raw, remaining = pipe.execute()
+        ttl = remaining / 1000 if isinstance(remaining, int) and remaining > 0 else None
+        return self.serializer.loads(raw), ttl
 
 
 class JsonSimpleCache(SimpleCache):
@@ -220,14 +245,22 @@ def build_cache(app: Flask, redis_url: str | None) -> Cache:
 
 
 class AnalyticsCache:
-    """Failure-tolerant get/set with the spec's hit/miss metrics."""
+    """Failure-tolerant get/set with the spec's hit/miss metrics, and the optional in-process tier.
 
-    def __init__(self, cache: Cache, metrics: AnalyticsMetrics, backoff: float = 5.0) -> None:
+    ``local`` (a :class:`.near_cache.NearCache`) belongs in front of a shared
+    backend only (the in-process one is local already). A hit from it is a
+    hit like any other in the metrics.
+    """
+
+    def __init__(
+        self, cache: Cache, metrics: AnalyticsMetrics, backoff: float = 5.0, local: NearCache | None = None
+    ) -> None:
         self.cache = cache
         self.metrics = metrics
         self.backoff = backoff
         self._skip_until = 0.0
         self._lock = threading.Lock()
+        self.local = local
 
     @property
     def available(self) -> bool:
@@ -278,26 +311,55 @@ class AnalyticsCache:
             )
 
     def get(self, key: str, endpoint: str) -> Any | None:
-        """The cached value, or None on a miss or a backend failure (counted either way)."""
+        """The cached value, or None on a miss or a backend failure (counted either way).
+
+        The local tier first, then the backend. While the backend is being
+        skipped after a failure, so is the local tier: the key's generation
+        may then not be the current one (see :meth:`.AnalyticsService._cached`).
+        """
         value = None
         if self.available:
-            try:
-                value = self.cache.get(key)
-            except Exception:  # noqa: BLE001 - any backend failure means "serve from the database"
-                self._failed(endpoint, "read")
+            if self.local is not None:
+                value = self.local.get(key)
+            if value is None:
+                try:
+                    value = self._read(key)
+                except Exception:  # noqa: BLE001 - any backend failure means "serve from the database"
+                    self._failed(endpoint, "read")
         if value is None:
             self.metrics.cache_misses.labels(endpoint=endpoint).inc()
         else:
             self.metrics.cache_hits.labels(endpoint=endpoint).inc()
         return value
 
+    def _read(self, key: str) -> Any | None:
+        """The backend's value; with the local tier, kept there until the backend's own entry expires."""
+        if self.local is None:
+            return self.cache.get(key)
+        asked = time.monotonic()  # before the round trip: the deadline is never later than Redis's expiry
+        value, ttl = self.cache.cache.get_with_ttl(key)
+        if isinstance(value, CachedAnswer) and ttl is not None:
+            self.local.put(key, value, asked + ttl)
+        return value
+
     def set(self, key: str, value: Any, timeout: int, endpoint: str) -> None:
+        """Store ``value`` for ``timeout`` seconds; locally too once the backend has it."""
         if not self.available:
             return
+        stored = time.monotonic()  # before Redis starts its TTL
         try:
             self.cache.set(key, value, timeout=timeout)
         except Exception:  # noqa: BLE001
             self._failed(endpoint, "write")
+            return
+        if self.local is not None and isinstance(value, CachedAnswer):
+            self.local.put(key, value, stored + timeout)
+
+    def clear(self) -> None:
+        """Forget every cached answer, in the backend and in this process's tier (operators, tests)."""
+        self.cache.clear()
+        if self.local is not None:
+            self.local.clear()
 
     def _failed(self, endpoint: str, action: str) -> None:
         with self._lock:

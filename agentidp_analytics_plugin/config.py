@@ -91,6 +91,8 @@ DEFAULTS: dict[str, Any] = {
     "ANALYTICS_CACHE_TTL_CALL_PATTERNS": 60,
     # After a cache backend failure, serve from the database this many seconds before retrying it.
     "ANALYTICS_CACHE_RETRY_SECONDS": 5,
+    # With Redis: bytes of answers each process keeps in front of it (near_cache.py); 0: none.
+    "ANALYTICS_CACHE_LOCAL_MAX_BYTES": 64 * 2**20,
     # Rate limits (Flask-Limiter syntax).
     "ANALYTICS_RATELIMIT_ENABLED": True,
     "ANALYTICS_RATELIMIT": "120 per minute",
@@ -151,6 +153,7 @@ INTEGER_KEYS: dict[str, tuple[int, int | None]] = {
     "ANALYTICS_CACHE_TTL_SUMMARY": (1, None),
     "ANALYTICS_CACHE_TTL_DEFAULT": (1, None),
     "ANALYTICS_CACHE_TTL_CALL_PATTERNS": (1, None),
+    "ANALYTICS_CACHE_LOCAL_MAX_BYTES": (0, None),
     "ANALYTICS_ROTATION_STALE_DAYS": (1, None),
     "ANALYTICS_HEATMAP_AGENTS": (1, None),
     "ANALYTICS_DORMANT_DAYS": (1, 3650),

@@ -42,6 +42,7 @@ from .engines import PluginEngines
 from .host import Resolver, Tenant, load_resolver, resolve
 from .job_metrics import JobGauges, last_successful_run
 from .metrics import AnalyticsMetrics, build_metrics
+from .near_cache import NearCache
 from .params import AGENT_ACTIVITY, CALL_PATTERNS, ENDPOINTS, INSIGHTS, ROTATIONS, TOKEN_TRENDS, USAGE_SUMMARY
 from .ratelimit import RateLimits, exempt_from_host_limiters
 from .read_routing import ReadRouter
@@ -204,7 +205,7 @@ class AnalyticsPlugin:
     ``ANALYTICS_RATELIMIT_ENABLED``, ``ANALYTICS_RATELIMIT``,
     ``ANALYTICS_RATELIMIT_UNAUTHENTICATED``, ``ANALYTICS_RATELIMIT_UI``,
     ``ANALYTICS_RATELIMIT_STORAGE_URI``,
-    ``ANALYTICS_CACHE_RETRY_SECONDS``,
+    ``ANALYTICS_CACHE_RETRY_SECONDS``, ``ANALYTICS_CACHE_LOCAL_MAX_BYTES``,
     ``ANALYTICS_METRICS_ENABLED``, ``ANALYTICS_METRICS_REGISTRY``, ``ANALYTICS_METRICS_PATH``,
     ``ANALYTICS_METRICS_TOKEN``, ``ANALYTICS_URL_PREFIX``,
     ``ANALYTICS_GALLERY_ENABLED``, ``ANALYTICS_ROTATION_STALE_DAYS``,
@@ -296,10 +297,13 @@ def _warn_about_missing_date_index(engine: sa.Engine, tables: Tables) -> None:
 def _wire_request_path(app: Flask, state: AnalyticsState) -> None:
     """Cache, service, rate limits and /metrics: what a request goes through."""
     cfg = app.config
+    local_bytes = cfg["ANALYTICS_CACHE_LOCAL_MAX_BYTES"]
     state.cache = AnalyticsCache(
         build_cache(app, cfg["ANALYTICS_CACHE_REDIS_URL"]),
         state.metrics,
         backoff=cfg["ANALYTICS_CACHE_RETRY_SECONDS"],
+        # In front of Redis only: the in-process backend is local already.
+        local=NearCache(local_bytes) if local_bytes and cfg["ANALYTICS_CACHE_REDIS_URL"] else None,
     )
     default_ttl = cfg["ANALYTICS_CACHE_TTL_DEFAULT"]
     reads = ReadRouter(

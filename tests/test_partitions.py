@@ -61,7 +61,7 @@ class World:
         assert result.exit_code == 0, result.output
 
     def forget_cached_answers(self) -> None:
-        get_state(self.app).cache.cache.clear()
+        get_state(self.app).cache.clear()
 
 
 @pytest.fixture

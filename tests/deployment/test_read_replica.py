@@ -57,7 +57,7 @@ class Tenant:
         return registry.get_sample_value("agentidp_analytics_read_fallbacks_total", {"reason": reason}) or 0.0
 
     def forget_cached_answers(self) -> None:
-        get_state(self.app).cache.cache.clear()
+        get_state(self.app).cache.clear()
 
 
 def test_api_reads_run_on_the_replica_not_on_the_primary(make_replicated_app, replicated):
