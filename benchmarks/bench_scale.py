@@ -10,8 +10,12 @@ beside its floor:
    from the raw aggregates, the service (the roll-ups), and the raw-aggregate
    queries the roll-ups replaced ("before", fewer runs).
 2. **Cache hit** of the largest answer (agent-activity, every agent, 90 days)
-   through the API with the Redis cache, beside a bare Flask route of the same
-   app returning the same bytes.
+   through the API, from Redis and from the process's own tier, beside a bare
+   Flask route of the same app returning the same bytes (the target's
+   denominator), the same route reading them from Redis (the floor of a shared
+   cache), and the same route after the host's authentication, then also the
+   rate limiter, exactly as the API runs them (what a hit costs beyond them is
+   the plugin's).
 3. **One night's roll-up** of one day of ``--day-events`` usage events
    (``--day-groups`` aggregate rows out) beside the bare ``CREATE TEMP TABLE ...
    AS SELECT ... GROUP BY`` of the same rows and the write floor (the plain
@@ -23,6 +27,7 @@ beside its floor:
     python benchmarks/bench_scale.py                # the full table (sizes 10 .. 10,000: takes a while)
     python benchmarks/bench_scale.py --quick        # small data, well under a minute (run by the tests)
     python benchmarks/bench_scale.py --explain      # also EXPLAIN (ANALYZE, BUFFERS) the largest size's reads
+    python benchmarks/bench_scale.py --sizes 1000 --sections 2   # only the cache hit (seeds one size, no timings of 1)
 
 Needs PostgreSQL (TEST_DATABASE_URL) and Redis (TEST_REDIS_URL); uses and drops
 ``analytics_bench_scale`` and ``analytics_bench_scale_<agents>`` (``--database`` renames them).
@@ -50,6 +55,7 @@ import reference_queries as before
 from redis.utils import HIREDIS_AVAILABLE
 
 from agentidp_analytics_plugin import rollups
+from agentidp_analytics_plugin.access import Audience, authorise
 from agentidp_analytics_plugin.aggregation import JOB_WORK_MEM
 from agentidp_analytics_plugin.caching import REDIS_TIMEOUT
 from agentidp_analytics_plugin.redis_urls import redis_client
@@ -132,6 +138,17 @@ def p50_ms(fn: Callable[[], Any], runs: int) -> float:
         fn()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples) * 1000
+
+
+def interleaved_p50_ms(calls: dict[str, Callable[[], Any]], runs: int) -> dict[str, float]:
+    """p50 of each call, taking them in turn ``runs`` times: on a shared machine, load drifts alike for all."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(taken) * 1000 for name, taken in samples.items()}
 
 
 def skip_foreign_key_checks(conn: sa.Connection) -> None:
@@ -228,10 +245,14 @@ def explain(engine: sa.Engine, call: Callable[[], Any]) -> None:
 def cost_growth(
     sizes: list[int], probe: int, largest: int, args: argparse.Namespace, heading: str = ""
 ) -> dict[str, Any]:
-    """Section 1 for ``sizes``; returns the app of size ``probe`` (if among them) for sections 2 and 4."""
-    print(f"\n## 1. Cost growth{heading}: p50 of {args.runs} uncached calls ('before': {args.old_runs} runs)\n")
-    print("| agents | rows (tenant) | seed s | endpoint | period | bare SQL ms | service ms | x bare | before ms |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    """Section 1 for ``sizes``; returns the app of size ``probe`` (if among them) for sections 2 and 4.
+
+    Without section 1 among ``--sections``, only seeds: no timings, no rows.
+    """
+    if "1" in args.sections:
+        print(f"\n## 1. Cost growth{heading}: p50 of {args.runs} uncached calls ('before': {args.old_runs} runs)\n")
+        print("| agents | rows (tenant) | seed s | endpoint | period | bare SQL ms | service ms | x bare | before ms |")
+        print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     kept: dict[str, Any] = {}
     for size in sizes:
         one_size(size, args, kept if size == probe else None, explaining=args.explain and size == largest)
@@ -250,7 +271,15 @@ def one_size(size: int, args: argparse.Namespace, kept: dict[str, Any] | None, e
     """
     database = f"{DATABASE}_{size}"
     url = fresh_database(database)
-    app = create_host_app(url, ANALYTICS_CACHE_REDIS_URL=REDIS_URL, ANALYTICS_RATELIMIT_ENABLED=False)
+    # The limiter is off for the API's rows of section 2 (as they were first measured) and switched on
+    # for its last two; its limit is never reached, its counts are kept where the cache is.
+    app = create_host_app(
+        url,
+        ANALYTICS_CACHE_REDIS_URL=REDIS_URL,
+        ANALYTICS_RATELIMIT_ENABLED=False,
+        ANALYTICS_RATELIMIT="1000000 per minute",
+        ANALYTICS_RATELIMIT_STORAGE_URI=REDIS_URL,
+    )
     same_bytes: list[bytes] = [b""]
     # The floor of a cache hit: a route of the same app returning the same bytes (registered before
     # the app serves its first request, as Flask requires).
@@ -266,6 +295,15 @@ def one_size(size: int, args: argparse.Namespace, kept: dict[str, Any] | None, e
         "bench_same_bytes_from_redis",
         lambda: app.response_class(redis.get(SAME_BYTES_KEY), mimetype="application/json"),
     )
+
+    def same_bytes_after_authentication() -> Any:
+        # The API's own access pipeline: the host's token resolver, the tier, the limiter (when on).
+        authorise(Audience.API)
+        return app.response_class(same_bytes[0], mimetype="application/json")
+
+    app.add_url_rule(
+        "/bench/same-bytes-authenticated", "bench_same_bytes_authenticated", same_bytes_after_authentication
+    )
     upgrade_schema(app)
     ctx = app.app_context()
     ctx.push()
@@ -278,7 +316,7 @@ def one_size(size: int, args: argparse.Namespace, kept: dict[str, Any] | None, e
         ).scalar_one()
     uncached = AnalyticsService(engine, state.tables, state.metrics, None, state.service.ttl)
     to = LAST_DAY
-    for i, ep in enumerate(endpoints(uncached, state.tables)):
+    for i, ep in enumerate(endpoints(uncached, state.tables) if "1" in args.sections else []):
         from_ = to - timedelta(days=min(ep.days, args.days) - 1)
 
         def bare(ep: Endpoint = ep, from_: date = from_) -> None:
@@ -290,7 +328,7 @@ def one_size(size: int, args: argparse.Namespace, kept: dict[str, Any] | None, e
         o = p50_ms(lambda ep=ep, from_=from_: ep.old(tenant, from_, to), args.old_runs)
         lead = f"| {size:,} | {rows:,} | {seeded:.0f} |" if i == 0 else "| | | |"
         print(f"{lead} {ep.name} | {min(ep.days, args.days)} d | {b:.1f} | {s:.1f} | {s / b:.2f} | {o:.1f} |")
-    if explaining:
+    if explaining and "1" in args.sections:
         print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {size:,} agents:")
         for ep in endpoints(uncached, state.tables):
             from_ = to - timedelta(days=min(ep.days, args.days) - 1)
@@ -315,6 +353,7 @@ def drop_database(name: str) -> None:
 
 def cache_hit(kept: dict[str, Any], args: argparse.Namespace) -> None:
     app, tenant = kept["app"], kept["tenant"]
+    state = get_state(app)
     token = HostData(app).token(tenant)
     to = LAST_DAY
     from_ = to - timedelta(days=min(90, args.days) - 1)
@@ -327,20 +366,64 @@ def cache_hit(kept: dict[str, Any], args: argparse.Namespace) -> None:
     kept["same_bytes"][0] = body
     redis_client(REDIS_URL).set(SAME_BYTES_KEY, body, ex=3600)
 
-    hit = p50_ms(lambda: client.get("/analytics/agent-activity", query_string=query, headers=headers), args.runs)
-    bare = p50_ms(lambda: client.get("/bench/same-bytes"), args.runs)
-    floor = p50_ms(lambda: client.get("/bench/same-bytes-from-redis"), args.runs)
-    parser = "hiredis" if HIREDIS_AVAILABLE else "pure-Python"
-    print(f"\n## 2. Cache hit: agent-activity, every agent, {min(90, args.days)} d, {kept['size']:,} agents\n")
-    print(f"Redis replies parsed by redis-py's {parser} parser.\n")
-    print("| response | bytes | p50 ms | x bare route | x Redis floor |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| bare Flask route, same bytes from memory | {len(body):,} | {bare:.2f} | 1.00 | |")
-    print(
-        f"| bare Flask route, same bytes from Redis (one GET) | {len(body):,} | {floor:.2f} "
-        f"| {floor / bare:.2f} | 1.00 |"
+    local = state.cache.local
+    assert local is not None and len(local) == 1, "the first request's answer is in the process's tier"
+
+    def request(path: str, *, from_redis: bool = False, limiter: bool = False, **kw: Any) -> Callable[[], Any]:
+        def run() -> None:
+            if from_redis:
+                local.clear()  # as the first hit of this answer in this process: read from Redis, kept locally
+            state.limiter.enabled = limiter
+            client.get(path, **kw)
+
+        return run
+
+    api = "/analytics/agent-activity"
+    authenticated = "/bench/same-bytes-authenticated"
+    timed = interleaved_p50_ms(
+        {
+            "bare": request("/bench/same-bytes"),
+            "floor": request("/bench/same-bytes-from-redis"),
+            "hit": request(api, from_redis=True, query_string=query, headers=headers),
+            "authenticated": request(authenticated, headers=headers),
+            "near": request(api, query_string=query, headers=headers),
+            "limited": request(authenticated, limiter=True, headers=headers),
+            "near_limited": request(api, limiter=True, query_string=query, headers=headers),
+        },
+        args.runs,
     )
-    print(f"| API, cache hit (Redis) | {len(body):,} | {hit:.2f} | {hit / bare:.2f} | {hit / floor:.2f} |")
+    state.limiter.enabled = False
+    bare, floor, hit, authenticated_ms, near, limited, near_limited = timed.values()
+    parser = "hiredis" if HIREDIS_AVAILABLE else "pure-Python"
+    size = f"{len(body):,}"
+    print(f"\n## 2. Cache hit: agent-activity, every agent, {min(90, args.days)} d, {kept['size']:,} agents\n")
+    print(
+        f"Redis replies parsed by redis-py's {parser} parser. p50 of {args.runs} requests each, the rows taken in "
+        "turn (one request of each, repeated), so a change of load reaches every row alike. The API's rows "
+        "run the host's token resolver (one SQL lookup); 'auth route' is a bare route running the API's access "
+        "pipeline (host resolver, tier check, limiter) before returning the same bytes.\n"
+    )
+    print("| response | bytes | p50 ms | x bare route | x Redis floor | x auth route (same limiter setting) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| bare Flask route, same bytes from memory | {size} | {bare:.2f} | 1.00 | | |")
+    print(f"| bare Flask route, same bytes from Redis (one GET) | {size} | {floor:.2f} | {floor / bare:.2f} | 1.00 | |")
+    print(f"| API, cache hit (Redis) | {size} | {hit:.2f} | {hit / bare:.2f} | {hit / floor:.2f} | |")
+    print(
+        f"| auth route: bare route after the host's authentication (limiter off, as in the API rows) | {size} "
+        f"| {authenticated_ms:.2f} | {authenticated_ms / bare:.2f} | | 1.00 |"
+    )
+    print(
+        f"| API, cache hit (in-process tier) | {size} | {near:.2f} | {near / bare:.2f} | {near / floor:.2f} "
+        f"| {near / authenticated_ms:.2f} |"
+    )
+    print(
+        f"| auth route, rate limiter on (counts in Redis) | {size} | {limited:.2f} | {limited / bare:.2f} | "
+        f"| {limited / authenticated_ms:.2f} |"
+    )
+    print(
+        f"| API, cache hit (in-process tier), rate limiter on | {size} | {near_limited:.2f} "
+        f"| {near_limited / bare:.2f} | {near_limited / floor:.2f} | {near_limited / limited:.2f} |"
+    )
 
 
 def peak_memory(kept: dict[str, Any], args: argparse.Namespace) -> None:
@@ -550,7 +633,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backfill-tenants", type=int, default=100)
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--database", default=DATABASE, help="the scratch database (dropped and recreated)")
+    parser.add_argument(
+        "--sections",
+        default="1,2,3,4",
+        help="which sections to run, comma-separated (2 and 4 still seed the size nearest 1,000 agents)",
+    )
     args = parser.parse_args(argv)
+    args.sections = {part.strip() for part in args.sections.split(",")}
     DATABASE = args.database
     if args.quick:
         args.sizes, args.days, args.others, args.runs, args.old_runs = "10,40", 60, 5, 3, 1
@@ -570,17 +659,23 @@ def main(argv: list[str] | None = None) -> None:
     # Sizes above the probe's come last, after every other section: on a small machine the
     # largest tenant takes the longest to seed, and the other sections need not wait for it.
     probe = probe_size(sizes)
-    kept = cost_growth([n for n in sizes if n <= probe], probe, max(sizes), args)
-    cache_hit(kept, args)
-    peak_memory(kept, args)
-    kept_state = get_state(kept["app"])
-    kept_state.db.session.remove()
-    kept_state.engine.dispose()
-    kept["ctx"].pop()
-    drop_database(f"{DATABASE}_{kept['size']}")
-    nightly(args)
+    if args.sections & {"1", "2", "4"}:
+        # Without section 1 only the probe's size is seeded (for 2 and 4), and nothing is timed.
+        smaller = [n for n in sizes if n <= probe] if "1" in args.sections else [probe]
+        kept = cost_growth(smaller, probe, max(sizes), args)
+        if "2" in args.sections:
+            cache_hit(kept, args)
+        if "4" in args.sections:
+            peak_memory(kept, args)
+        kept_state = get_state(kept["app"])
+        kept_state.db.session.remove()
+        kept_state.engine.dispose()
+        kept["ctx"].pop()
+        drop_database(f"{DATABASE}_{kept['size']}")
+    if "3" in args.sections:
+        nightly(args)
     larger = [n for n in sizes if n > probe]
-    if larger:
+    if larger and "1" in args.sections:
         cost_growth(larger, probe, max(sizes), args, heading=" (continued: the larger sizes, measured last)")
 
 
