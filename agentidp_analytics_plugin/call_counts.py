@@ -1,10 +1,16 @@
 """Where counted API calls wait before the table: a per-process buffer, shipped in batches.
 
-A request only adds to a dict in its process (:meth:`CallCounts.record`, a
-dict update under a lock, with the tenant and agent ids as the resolver gave
-them); no request ever waits on Redis or the database. A daemon thread ships
-the buffer every ``push_seconds``, first turning the ids into hex (an id that
-is not a UUID is dropped there and counted as a capture error):
+A request adds one to its bucket in a dict of its process
+(:meth:`CallCounts.adder`: a dict update under a lock, the bucket keyed by
+the values the request had at hand: the day number, the caller as the
+resolver gave it, the method, the status code, the route); no request ever
+waits on Redis or the database, and no request leaves an object behind for
+each call (calls kept one by one would each survive the garbage
+collector's young generation and make its collections dearer for every
+request of the process). A daemon thread ships the buffer every
+``push_seconds``, first turning each bucket into its stored form: ids in
+hex, the method and status class, latency in microseconds (a caller that is
+not a pair of ids is dropped there and counted as a capture error):
 
 * with Redis (``ANALYTICS_CALL_PATTERNS_REDIS_URL``, default the cache's
   Redis), as one pipelined script call of ``HINCRBY`` into the day's hash
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import uuid
 import weakref
@@ -37,6 +44,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from .call_buckets import EPOCH_ORDINAL, METHOD_OF, OTHER_METHOD, STATUS_CLASS_OF, status_class
 from .call_flush import LIVE_PREFIX, REDIS_PREFIX, BucketKey, FlushReport, encode_field
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,11 @@ return 0
 #: (UTC day number, tenant hex, agent hex or '', method, status class, route) -> [calls, latency us];
 #: in the live buffer the tenant and agent are still as the resolver gave them (UUID, text; agent None).
 LocalKey = tuple[int, Any, Any, str, str, str]
+#: A bucket as a request keys it: (days since 1970-01-01 UTC, the resolver's answer, method, status code, route);
+#: its value is [calls, latency in seconds].
+RawKey = tuple[int, Any, str, int, str]
+#: The request path: ``add(epoch_day, caller, method, status, route, seconds)``.
+Adder = Callable[[int, Any, str, int, str, float], None]
 
 _instances: weakref.WeakSet[CallCounts] = weakref.WeakSet()
 
@@ -80,27 +93,43 @@ class CallCounts:
         self.interval = push_seconds if redis_client is not None else flush_seconds
         self.on_error = on_error
         self._lock = threading.Lock()
-        self._live: dict[LocalKey, list[int]] = {}
-        #: A batch shipped but not confirmed: re-sent as it is (same id), never merged.
+        #: The buckets the requests add to; cleared in place when shipped, so the adder's reference stays valid.
+        self._live: dict[RawKey, list[Any]] = {}
+        #: A batch shipped but not confirmed, in its stored form: re-sent as it is (same id), never merged.
         self._inflight: tuple[str, dict[LocalKey, list[int]]] | None = None
         self._ship_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: One flag the adder reads: False until this process's shipper thread runs (again, after a fork).
+        self._running = [False]
         self._stop = threading.Event()
         self._script: Any = None
         _instances.add(self)
 
-    def record(self, day: int, tenant: Any, agent: Any, method: str, status: str, route: str, micros: int) -> None:
-        """Count one call (the request path's only work); ``agent`` None or '' for a call no agent made."""
-        key = (day, tenant, agent, method, status, route)
-        with self._lock:
-            counts = self._live.get(key)
-            if counts is None:
-                self._live[key] = [1, micros]
-            else:
-                counts[0] += 1
-                counts[1] += micros
-        if self._thread is None:
-            self._start()
+    def adder(self) -> Adder:
+        """The request path's one call: ``add(epoch_day, caller, method, status, route, seconds)``.
+
+        A closure over the lock, the dict and the thread flag, so a request
+        pays no attribute lookups; the first call of a process starts its
+        shipper thread.
+        """
+        lock = self._lock
+        live = self._live
+        running = self._running
+        start = self._start
+
+        def add(day: int, caller: Any, method: str, status: int, route: str, seconds: float) -> None:
+            key = (day, caller, method, status, route)
+            with lock:
+                held = live.get(key)
+                if held is None:
+                    live[key] = [1, seconds]
+                else:
+                    held[0] += 1
+                    held[1] += seconds
+            if not running[0]:
+                start()
+
+        return add
 
     def pending(self) -> int:
         """Calls held in this process, not yet shipped."""
@@ -117,13 +146,13 @@ class CallCounts:
         """
         with self._ship_lock:
             with self._lock:
-                taken: tuple[str, dict[LocalKey, list[int]]] | None = None
+                taken: dict[RawKey, list[Any]] | None = None
                 if self._inflight is None and self._live:
-                    taken = self._inflight = (uuid.uuid4().hex, self._live)
-                    self._live = {}
+                    taken = self._live.copy()
+                    self._live.clear()
             if taken is not None:
-                # The ids into hex outside the lock the requests take; ship() alone changes _inflight.
-                converted = (taken[0], hex_keys(taken[1], self.on_error))
+                # Into the stored form outside the lock the requests take; ship() alone changes _inflight.
+                converted = (uuid.uuid4().hex, stored_form(taken, self._bad_caller))
                 with self._lock:
                     self._inflight = converted
             batch = self._inflight
@@ -166,7 +195,7 @@ class CallCounts:
         keys: list[str] = [f"{REDIS_PREFIX}:pushed:{batch_id}"]
         index: dict[int, int] = {}
         args: list[Any] = [MARKER_TTL]
-        for (day, tenant, agent, method, status, route), (calls, micros) in hex_keys(counts).items():
+        for (day, tenant, agent, method, status, route), (calls, micros) in counts.items():
             position = index.get(day)
             if position is None:
                 keys.append(f"{LIVE_PREFIX}{date.fromordinal(day).isoformat()}")
@@ -183,12 +212,17 @@ class CallCounts:
             return False
         return True
 
+    def _bad_caller(self, caller: Any) -> None:
+        self.on_error("capture")
+        log.warning("A call-pattern resolver gave a caller that is not (tenant_id, agent_id): %.80r", caller)
+
     def _start(self) -> None:
         with self._ship_lock:
-            if self._thread is not None:
+            if self._running[0]:
                 return
             self._thread = threading.Thread(target=self._run, name="analytics-call-counts", daemon=True)
             self._thread.start()
+            self._running[0] = True
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -197,24 +231,48 @@ class CallCounts:
             except Exception:
                 log.exception("Shipping call counts failed.")
 
+    def _after_fork(self) -> None:
+        """In a forked child: no shipper thread runs yet, and no lock is held by a thread the child does not have.
+
+        The locks are reset in place (the adder holds a reference to them);
+        the next call of the child starts its own thread.
+        """
+        for lock in (self._lock, self._ship_lock):
+            lock._at_fork_reinit()  # type: ignore[attr-defined]
+        self._stop = threading.Event()
+        self._thread = None
+        self._running[0] = False
+
 
 def as_hex(value: Any) -> str:
     """A tenant or agent id as it is shipped: 32 hex digits (from a UUID, or its text in any UUID spelling)."""
     return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).hex
 
 
-def hex_keys(
-    counts: dict[LocalKey, list[int]], on_error: Callable[[str], None] = lambda stage: None
+def stored_form(
+    counts: dict[RawKey, list[Any]], bad_caller: Callable[[Any], None] = lambda caller: None
 ) -> dict[LocalKey, list[int]]:
-    """The buffer with its ids in hex, buckets of one id in two spellings merged; keys that are not ids dropped."""
+    """The buffer's buckets as they are shipped: UTC day ordinal, ids in hex, method, status class, microseconds.
+
+    Buckets of one id in two spellings (a UUID and its text) merge; a caller
+    that is not a pair of ids is dropped and reported to ``bad_caller``.
+    """
     out: dict[LocalKey, list[int]] = {}
-    for (day, tenant, agent, method, status, route), (calls, micros) in counts.items():
+    for (day, caller, method, status, route), (calls, seconds) in counts.items():
         try:
-            key = (day, as_hex(tenant), as_hex(agent) if agent else "", method, status, route)
+            tenant, agent = caller
+            key = (
+                day + EPOCH_ORDINAL,
+                as_hex(tenant),
+                as_hex(agent) if agent else "",
+                METHOD_OF.get(method, OTHER_METHOD),
+                STATUS_CLASS_OF.get(status) or status_class(status),
+                route,
+            )
         except (TypeError, ValueError, AttributeError):
-            on_error("capture")
-            log.warning("A call-pattern resolver gave a tenant or agent id that is not a UUID: %r", (tenant, agent))
+            bad_caller(caller)
             continue
+        micros = round(seconds * 1_000_000)
         held = out.get(key)
         if held is None:
             out[key] = [calls, micros]
@@ -226,7 +284,7 @@ def hex_keys(
 
 def _buckets(counts: dict[LocalKey, list[int]]) -> dict[BucketKey, list[float]]:
     out: dict[BucketKey, list[float]] = {}
-    for (day, tenant, agent, method, status, route), (calls, micros) in hex_keys(counts).items():
+    for (day, tenant, agent, method, status, route), (calls, micros) in counts.items():
         key: BucketKey = (
             uuid.UUID(tenant),
             uuid.UUID(agent) if agent else None,
@@ -243,3 +301,12 @@ def _buckets(counts: dict[LocalKey, list[int]]) -> dict[BucketKey, list[float]]:
 def _ship_all_at_exit() -> None:
     for counts in list(_instances):
         counts.close()
+
+
+def _reset_after_fork() -> None:
+    for counts in list(_instances):
+        counts._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

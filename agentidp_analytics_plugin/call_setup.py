@@ -51,13 +51,15 @@ def install(app: Flask, state: AnalyticsState) -> CallPatterns | None:
     cfg = app.config
     if not cfg["ANALYTICS_CALL_PATTERNS_ENABLED"]:
         return None
+    caller_attr = cfg["ANALYTICS_CALL_PATTERNS_CALLER_ATTR"]
     resolver = load_resolver(cfg["ANALYTICS_CALL_PATTERNS_RESOLVER"], "ANALYTICS_CALL_PATTERNS_RESOLVER")
-    if resolver is None:
+    if resolver is None and caller_attr is None:
         if state.api_resolver is None:
             log.warning(
-                "ANALYTICS_CALL_PATTERNS_ENABLED is on, but neither ANALYTICS_CALL_PATTERNS_RESOLVER nor "
-                "ANALYTICS_API_TENANT_RESOLVER is set: nothing can tell the plugin who called, so no call "
-                "is counted. Set one of them (see the README, 'Per-endpoint call patterns')."
+                "ANALYTICS_CALL_PATTERNS_ENABLED is on, but none of ANALYTICS_CALL_PATTERNS_CALLER_ATTR, "
+                "ANALYTICS_CALL_PATTERNS_RESOLVER and ANALYTICS_API_TENANT_RESOLVER is set: nothing can tell the "
+                "plugin who called, so no call is counted. Set one of them (see the README, 'Per-endpoint call "
+                "patterns')."
             )
             return None
         resolver = tenant_only(state.api_resolver)
@@ -87,7 +89,7 @@ def install(app: Flask, state: AnalyticsState) -> CallPatterns | None:
         # Unmatched requests under the plugin's prefix, and its /metrics (answered before routing).
         return path in (metrics_path, prefix) or path.startswith(prefix + "/")
 
-    capture = CallCapture(counts, resolver, excluded_endpoint, excluded_path, on_error)
+    capture = CallCapture(counts, resolver, excluded_endpoint, excluded_path, on_error, caller_attr=caller_attr)
     capture.install(app)
     return CallPatterns(counts, capture, client)
 

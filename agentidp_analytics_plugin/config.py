@@ -112,6 +112,9 @@ DEFAULTS: dict[str, Any] = {
     # if any), how often each process ships them there, and how often they go into the table.
     "ANALYTICS_CALL_PATTERNS_ENABLED": False,
     "ANALYTICS_CALL_PATTERNS_RESOLVER": None,
+    # The attribute of flask.g where the host's authentication leaves (tenant_id, agent_id): read by the
+    # hook itself, the cheapest way to say who called (instead of ANALYTICS_CALL_PATTERNS_RESOLVER).
+    "ANALYTICS_CALL_PATTERNS_CALLER_ATTR": None,
     "ANALYTICS_CALL_PATTERNS_REDIS_URL": None,
     "ANALYTICS_CALL_PATTERNS_PUSH_SECONDS": 1.0,
     "ANALYTICS_CALL_PATTERNS_FLUSH_SECONDS": 60.0,
@@ -313,6 +316,22 @@ def _check_read_replica(config: MutableMapping[str, Any]) -> None:
         raise ValueError(f"ANALYTICS_READ_BIND must be the name of a SQLALCHEMY_BINDS entry or None, got {bind!r}.")
 
 
+def _check_caller_attr(config: MutableMapping[str, Any]) -> None:
+    attr = config["ANALYTICS_CALL_PATTERNS_CALLER_ATTR"]
+    if attr is None:
+        return
+    if not isinstance(attr, str) or not attr.isidentifier():
+        raise ValueError(
+            "ANALYTICS_CALL_PATTERNS_CALLER_ATTR must be the name of the flask.g attribute where the host's "
+            f"authentication leaves (tenant_id, agent_id) (e.g. 'api_caller'), or None; got {attr!r}."
+        )
+    if config["ANALYTICS_CALL_PATTERNS_RESOLVER"] is not None:
+        raise ValueError(
+            "Set ANALYTICS_CALL_PATTERNS_CALLER_ATTR or ANALYTICS_CALL_PATTERNS_RESOLVER, not both: each says who "
+            "called, and the plugin would not know which to believe."
+        )
+
+
 def validate(config: MutableMapping[str, Any]) -> None:
     """Check every key; store parsed values back. Raises ``ValueError`` naming the key and the fix."""
     for key in BOOLEAN_KEYS:
@@ -361,6 +380,7 @@ def validate(config: MutableMapping[str, Any]) -> None:
     for key in ("ANALYTICS_CACHE_REDIS_URL", "ANALYTICS_CALL_PATTERNS_REDIS_URL"):
         if config[key] is not None:
             _check_redis_url(key, config[key])
+    _check_caller_attr(config)
     registry = config["ANALYTICS_METRICS_REGISTRY"]
     if registry is not None and not all(callable(getattr(registry, m, None)) for m in ("register", "collect")):
         raise ValueError(

@@ -2,14 +2,19 @@
 
 Copies of one minimal host (Flask + Flask-SQLAlchemy on SQLite, a trivial
 route ``GET /api/ping`` answering ``ok``, the host's own authentication in a
-``before_request`` leaving the caller in ``g``, which the caller resolver reads):
+``before_request`` leaving the caller in ``g.caller``):
 
 * ``bare``: the host without the plugin (the baseline);
 * ``control``: a second copy of ``bare``, whose ratio to ``bare`` shows the run's noise;
 * ``off``: the plugin loaded, ``ANALYTICS_CALL_PATTERNS_ENABLED`` false;
-* ``buffer``: the hook on, counts in the process buffer, written to the table by the shipper thread;
-* ``redis``: the hook on, the buffer shipped to Redis every second (``REDIS_URL``, default
-  ``redis://127.0.0.1:6379/14``; its call-pattern keys are deleted before and after).
+* ``buffer``: the hook on, reading the caller from ``g.caller``
+  (``ANALYTICS_CALL_PATTERNS_CALLER_ATTR``), counts in the process buffer, written to the table
+  by the shipper thread;
+* ``redis``: as ``buffer``, the buffer shipped to Redis every second (``REDIS_URL``, default
+  ``redis://127.0.0.1:6379/14``; its call-pattern keys are deleted before and after);
+* ``resolver``: as ``buffer``, but the host tells who called through a resolver function,
+  ``ANALYTICS_CALL_PATTERNS_RESOLVER``, that reads ``g.get("caller")`` (its reach through
+  Flask's ``g`` proxy is the host's code, and shows what such a resolver adds).
 
 Requests are WSGI calls straight into each app (no HTTP server, no test
 client), so the host's own cost is as small as a Flask route gets and the
@@ -49,7 +54,7 @@ from flask import Flask, g
 from flask_sqlalchemy import SQLAlchemy
 from werkzeug.test import EnvironBuilder
 
-from agentidp_analytics_plugin import AnalyticsPlugin
+from agentidp_analytics_plugin import AnalyticsPlugin, call_counts
 from agentidp_analytics_plugin.call_flush import REDIS_PREFIX
 
 TENANT = uuid.UUID("11111111-1111-4111-8111-111111111111")
@@ -68,7 +73,6 @@ def build(workdir: str, name: str, plugin: bool = True, **config: Any) -> Flask:
         ANALYTICS_METRICS_ENABLED=False,
         ANALYTICS_API_TENANT_RESOLVER=lambda _r: None,
         ANALYTICS_UI_TENANT_RESOLVER=lambda _r: None,
-        ANALYTICS_CALL_PATTERNS_RESOLVER=_caller,
         **config,
     )
     db = SQLAlchemy()
@@ -135,8 +139,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bare": {"plugin": False},
     "control": {"plugin": False},
     "off": {"ANALYTICS_CALL_PATTERNS_ENABLED": False},
-    "buffer": {"ANALYTICS_CALL_PATTERNS_ENABLED": True},
-    "redis": {"ANALYTICS_CALL_PATTERNS_ENABLED": True, "ANALYTICS_CALL_PATTERNS_REDIS_URL": None},
+    "buffer": {"ANALYTICS_CALL_PATTERNS_ENABLED": True, "ANALYTICS_CALL_PATTERNS_CALLER_ATTR": "caller"},
+    "redis": {
+        "ANALYTICS_CALL_PATTERNS_ENABLED": True,
+        "ANALYTICS_CALL_PATTERNS_CALLER_ATTR": "caller",
+        "ANALYTICS_CALL_PATTERNS_REDIS_URL": None,
+    },
+    "resolver": {"ANALYTICS_CALL_PATTERNS_ENABLED": True, "ANALYTICS_CALL_PATTERNS_RESOLVER": _caller},
 }
 
 
@@ -151,11 +160,20 @@ WARM_UP = 500
 
 
 def instructions_child(name: str, requests: int, redis_url: str) -> None:
-    """What runs under valgrind: build one app, warm it up, then ``requests`` more requests."""
+    """What runs under valgrind: build one app, warm it up, then ``requests`` more requests.
+
+    With the hook on, the buffer is turned into its shipped form at the end
+    (ids in hex, method and status classes: the shipper's work, once per
+    bucket) and counted with the requests; only the send to Redis or the
+    table is left out.
+    """
     app = build_variant(tempfile.mkdtemp(prefix="analytics-bench-calls-cg-"), name, redis_url)
+    patterns = app.extensions["agentidp_analytics"].call_patterns if name not in ("bare", "control") else None
     run = requester(app)
     run(WARM_UP)
     run(requests)
+    if patterns is not None:
+        call_counts.stored_form(patterns.counts._live)
 
 
 def instructions_per_request(name: str, requests: int, redis_url: str) -> float:
@@ -189,13 +207,13 @@ HOOK_RUNS, HOOK_CALLS = 5, 20000
 
 def hook_cost(app: Flask, n: int = HOOK_CALLS) -> float:
     """Seconds per request spent counting it (the hook's function after the view, resolver included)."""
-    capture = app.extensions["agentidp_analytics"].call_patterns.capture
+    finished = app.extensions["agentidp_analytics"].call_patterns.capture.finished
     clock = time.perf_counter
     with app.test_request_context("/api/ping"):
         app.preprocess_request()
         started = clock()
         for _ in range(n):
-            capture._finished(200, clock())
+            finished(200, clock())
         return (clock() - started) / n
 
 
@@ -239,11 +257,11 @@ def main() -> None:
             samples[name].append(value)
             ratios[name].append(value / took["bare"])
             to_off[name].append(value / took["off"])
-    own = {name: min(hook_cost(apps[name]) for _ in range(HOOK_RUNS)) * 1e6 for name in ("buffer", "redis")}
+    own = {name: min(hook_cost(apps[name]) for _ in range(HOOK_RUNS)) * 1e6 for name in ("buffer", "redis", "resolver")}
 
     # Every call was counted: ship what the processes hold, then read Redis and the table back.
     sent = (args.rounds + 1) * args.batch + HOOK_RUNS * HOOK_CALLS  # the WSGI calls and the hook-alone calls
-    for name in ("buffer", "redis"):
+    for name in ("buffer", "redis", "resolver"):
         assert apps[name].extensions["agentidp_analytics"].call_patterns.counts.ship()
     in_redis = sum(
         int(value)
@@ -251,10 +269,12 @@ def main() -> None:
         for field, value in client.hgetall(key).items()
         if field.startswith(b"c")
     )
-    with apps["buffer"].app_context():
-        engine = apps["buffer"].extensions["sqlalchemy"].engine
-        with engine.connect() as conn:
-            in_table = conn.execute(sa.text("SELECT SUM(calls) FROM analytics_call_patterns")).scalar_one()
+    in_table = {}
+    for name in ("buffer", "resolver"):
+        with apps[name].app_context():
+            engine = apps[name].extensions["sqlalchemy"].engine
+            with engine.connect() as conn:
+                in_table[name] = conn.execute(sa.text("SELECT SUM(calls) FROM analytics_call_patterns")).scalar_one()
     for key in client.scan_iter(match=f"{REDIS_PREFIX}*"):
         client.delete(key)
 
@@ -286,7 +306,10 @@ def main() -> None:
                 f" {instructions[name] / instructions['off']:7.3f}"
             )
         print(line)
-    print(f"calls per app: {sent:,}; counted: {in_table:,} in the table (buffer), {in_redis:,} in Redis (redis)")
+    print(
+        f"calls per app: {sent:,}; counted: {in_table['buffer']:,} and {in_table['resolver']:,} in the tables "
+        f"(buffer, resolver), {in_redis:,} in Redis (redis)"
+    )
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ its buffer (no Redis here: straight into the table, on SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
+from flask import g, request
 
-from agentidp_analytics_plugin.capture import ROUTE_MAX, UNMATCHED
+from agentidp_analytics_plugin.call_buckets import ROUTE_MAX, UNMATCHED
 from agentidp_analytics_plugin.state import get_state
 from call_pattern_helpers import CAPTURE_CONFIG, CREDENTIALS_ROUTE, add_api_routes, caller, stored, total_calls
 from host_app import HostData
@@ -124,6 +126,71 @@ def test_a_resolver_that_raises_never_fails_the_hosts_request(make_app):
     assert response.status_code == 200 and response.get_data(as_text=True) == "ok"
     registry = get_state(app).metrics.registry
     assert registry.get_sample_value("agentidp_analytics_call_pattern_errors_total", {"stage": "capture"}) == 1
+
+
+def test_a_resolver_answer_that_is_not_a_pair_is_dropped_as_a_capture_error(make_app):
+    app = make_app(
+        before_plugins=add_api_routes,
+        **{**CAPTURE_CONFIG, "ANALYTICS_CALL_PATTERNS_RESOLVER": lambda _request: "tenant and agent"},
+    )
+    response = app.test_client().get(f"/api/agents/{uuid.uuid4()}/credentials")
+    _ship(app)
+    assert response.status_code == 200 and total_calls(app) == 0
+    registry = get_state(app).metrics.registry
+    assert registry.get_sample_value("agentidp_analytics_call_pattern_errors_total", {"stage": "capture"}) == 1
+
+
+def test_the_process_holds_one_entry_per_bucket_not_per_call(capture_app, host):
+    tenant = host.tenant()
+    client = capture_app.test_client()
+    for _ in range(50):
+        client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+    counts = get_state(capture_app).call_patterns.counts
+    assert (len(counts._live), counts.pending()) == (1, 50)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forking servers (gunicorn) only exist where os.fork does")
+def test_a_forked_worker_starts_its_own_shipper_thread(capture_app, host):
+    tenant = host.tenant()
+    client = capture_app.test_client()
+    client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))  # the parent's thread runs
+    counts = get_state(capture_app).call_patterns.counts
+    assert counts._thread is not None and counts._thread.is_alive()
+    pid = os.fork()
+    if pid == 0:  # the child: exits with 0 only if its own thread ships its calls
+        code = 1
+        try:
+            client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+            thread = counts._thread
+            code = 0 if thread is not None and thread.is_alive() and counts.pending() >= 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _caller_in_g(app):
+    """The host's authentication leaves who called in g.api_caller, as the reference host does."""
+    add_api_routes(app)
+
+    @app.before_request
+    def authenticate():
+        tenant = request.headers.get("X-Tenant")
+        if tenant:
+            g.api_caller = (tenant, request.headers.get("X-Agent") or None)
+
+
+def test_the_caller_the_host_left_in_g_is_counted_without_a_resolver(make_app):
+    config = {k: v for k, v in CAPTURE_CONFIG.items() if k != "ANALYTICS_CALL_PATTERNS_RESOLVER"}
+    app = make_app(before_plugins=_caller_in_g, ANALYTICS_CALL_PATTERNS_CALLER_ATTR="api_caller", **config)
+    host = HostData(app)
+    tenant = host.tenant()
+    agent = host.agent(tenant, "deployer")
+    client = app.test_client()
+    client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant, agent))
+    client.get(f"/api/agents/{uuid.uuid4()}/credentials")  # nobody in g: not counted
+    _ship(app)
+    assert {key: calls for key, (calls, _) in stored(app).items()} == {(agent, "GET", CREDENTIALS_ROUTE, "2xx"): 1}
 
 
 def test_without_its_own_resolver_the_api_tenant_counts_without_an_agent(make_app):

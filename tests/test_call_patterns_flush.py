@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from agentidp_analytics_plugin.call_counts import stored_form
 from agentidp_analytics_plugin.call_flush import CLAIMED_PREFIX, LIVE_PREFIX, apply_batch, decode_hash
 from agentidp_analytics_plugin.call_setup import flush
 from agentidp_analytics_plugin.state import get_state
@@ -83,8 +84,9 @@ def test_a_batch_resent_to_redis_is_added_once(redis_app, host):
     counts = get_state(redis_app).call_patterns.counts
     tenant = host.tenant()
     _calls(redis_app, tenant, 3)
-    batch = (uuid.uuid4().hex, counts._live)
-    counts._live = {}  # taken out of the buffer, as ship() does
+    batch = (uuid.uuid4().hex, stored_form(counts._live))
+    counts._live.clear()  # taken out of the buffer, as ship() does
+    assert counts.pending() == 0
     assert counts._push(*batch) and counts._push(*batch)  # the reply of the first one was "lost"
     _flush(redis_app)
     assert total_calls(redis_app) == 3

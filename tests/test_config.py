@@ -281,3 +281,18 @@ def test_a_read_bind_the_host_does_not_have_stops_start_up_naming_the_key():
 def test_a_read_replica_url_and_bind_together_stop_start_up():
     with pytest.raises(ValueError, match="ANALYTICS_READ_DATABASE_URL or ANALYTICS_READ_BIND, not both"):
         started(ANALYTICS_READ_DATABASE_URL="postgresql+psycopg://r@replica/idp", ANALYTICS_READ_BIND="replica")
+
+
+@pytest.mark.parametrize("attr", ["api caller", "", "g.api_caller", 7], ids=repr)
+def test_a_caller_attribute_that_is_not_a_name_stops_start_up(attr):
+    with pytest.raises(ValueError, match="ANALYTICS_CALL_PATTERNS_CALLER_ATTR must be the name"):
+        started(ANALYTICS_CALL_PATTERNS_ENABLED=True, ANALYTICS_CALL_PATTERNS_CALLER_ATTR=attr)
+
+
+def test_a_caller_attribute_and_a_caller_resolver_together_stop_start_up():
+    with pytest.raises(ValueError, match="ANALYTICS_CALL_PATTERNS_CALLER_ATTR or ANALYTICS_CALL_PATTERNS_RESOLVER"):
+        started(
+            ANALYTICS_CALL_PATTERNS_ENABLED=True,
+            ANALYTICS_CALL_PATTERNS_CALLER_ATTR="api_caller",
+            ANALYTICS_CALL_PATTERNS_RESOLVER=lambda _request: None,
+        )

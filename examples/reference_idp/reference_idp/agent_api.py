@@ -4,7 +4,7 @@ Every authenticated request counts one ``api_calls`` event for its agent;
 rejected requests are not attributed to anyone. The caller is identified once,
 before any view runs, for every path under ``/api/v1/`` (unknown ones too), and
 kept in ``g.api_caller`` as (tenant_id, agent_id): the analytics plugin's
-call-pattern hook reads it there (``analytics_host.resolve_api_caller``).
+call-pattern hook reads it there (``ANALYTICS_CALL_PATTERNS_CALLER_ATTR``).
 """
 
 from __future__ import annotations

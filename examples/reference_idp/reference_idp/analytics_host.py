@@ -1,15 +1,16 @@
 """The host side of the analytics plugin's contract: who is asking, as (tenant_id, tier).
 
 The plugin never parses host credentials; it calls these resolvers, named in
-``ANALYTICS_API_TENANT_RESOLVER`` and ``ANALYTICS_UI_TENANT_RESOLVER``, and
-``ANALYTICS_CALL_PATTERNS_RESOLVER`` for its per-endpoint call counting.
+``ANALYTICS_API_TENANT_RESOLVER`` and ``ANALYTICS_UI_TENANT_RESOLVER``. For
+its per-endpoint call counting it reads ``g.api_caller``, where the agent API
+and the token endpoint keep who called (``ANALYTICS_CALL_PATTERNS_CALLER_ATTR``).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Request, g
+from flask import Request
 
 from .auth import current_user
 from .security import TENANT_TOKEN_PREFIX, bearer_token
@@ -43,12 +44,3 @@ def resolve_session_tenant(request: Request) -> TenantIdentity | None:
     if user is None:
         return None
     return user.tenant.id, user.tenant.tier
-
-
-def resolve_api_caller(request: Request) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """The agent that called the agent API or the token endpoint: (tenant_id, agent_id), or None.
-
-    Called by the plugin after the view; the host identified the agent already
-    (``agent_api._identify_agent``, ``oauth.token``), so this costs nothing.
-    """
-    return g.get("api_caller")

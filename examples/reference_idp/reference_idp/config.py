@@ -90,11 +90,11 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     config.setdefault(
         "ANALYTICS_UI_TENANT_RESOLVER", "reference_idp.analytics_host:resolve_session_tenant"
     )
-    # Per-endpoint call patterns of the agent API and the token endpoint.
+    # Per-endpoint call patterns of the agent API and the token endpoint, which keep who called in
+    # g.api_caller; the plugin reads it there.
     config.setdefault("ANALYTICS_CALL_PATTERNS_ENABLED", True)
-    config.setdefault(
-        "ANALYTICS_CALL_PATTERNS_RESOLVER", "reference_idp.analytics_host:resolve_api_caller"
-    )
+    if config.get("ANALYTICS_CALL_PATTERNS_RESOLVER") is None:
+        config.setdefault("ANALYTICS_CALL_PATTERNS_CALLER_ATTR", "api_caller")
     config.setdefault("ANALYTICS_BASE_TEMPLATE", "reference_idp/base.html")
     config.setdefault("ANALYTICS_LOGIN_ENDPOINT", "auth.login")
     config.setdefault("ANALYTICS_NAV_CONFIG_KEY", DEFAULT_NAV_KEY)
