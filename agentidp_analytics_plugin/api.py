@@ -17,15 +17,13 @@ from typing import Any
 
 from flask import Response, current_app, request, url_for
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import MethodNotAllowed
 
 from . import errors
-from .access import AnalyticsDisabled, Audience, authorise
+from .access import Audience, authorise
 from .aggregation import utc_today
 from .blueprint import bp
 from .caching import CachedAnswer, compact_json
 from .conditional import etag_of, not_modified, validators
-from .config import runtime_flag
 from .csv_export import csv_lines, filename
 from .errors import AnalyticsError, database_outage_as_503
 from .host import Tenant
@@ -167,31 +165,29 @@ def _database_outage(exc: Exception) -> Response:
         return outage.to_response()
 
 
-@bp.before_app_request
-def _method_not_allowed() -> Response | None:
-    """A method the API does not serve gets the API's error shape, with ``Allow``.
+#: Methods the API's URLs refuse with the API's own 405 (any other method not served stays the host's).
+REFUSED_METHODS = ("POST", "PUT", "PATCH", "DELETE", "TRACE")
+#: What the API's URLs serve: the ``Allow`` header of its 405.
+ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 
-    Routing fails before any blueprint handler could run (Flask cannot tell
-    whose URL it was), so this app-wide hook asks the URL map which view the
-    path belongs to and answers only for the API's own; every other URL's 405
-    stays the host's.
+
+def _method_not_allowed() -> Response:
+    """A write to an API URL gets the API's error shape, with ``Allow``.
+
+    Routed like the API's views, so only the API's URLs pay for it and the
+    blueprint's flag gate runs first (switched off, the host's 404). An
+    app-wide hook asking the URL map on every 405 would run on every request
+    of the host instead.
     """
-    failure = request.routing_exception
-    if not isinstance(failure, MethodNotAllowed):
-        return None
-    adapter = current_app.create_url_adapter(request)
-    try:
-        rule, _ = adapter.match(method="GET", return_rule=True)  # type: ignore[union-attr]
-    except Exception:  # noqa: BLE001 - not a GET URL either: not ours to answer
-        return None
-    if rule.endpoint not in {f"{bp.name}.{view}" for view in _FETCH}:
-        return None
-    if not runtime_flag("ANALYTICS_ENABLED"):
-        raise AnalyticsDisabled()  # as if not installed: the host's 404
-    allowed = ", ".join(sorted(failure.valid_methods or ("GET", "HEAD", "OPTIONS")))
     return AnalyticsError(
         405,
         errors.METHOD_NOT_ALLOWED,
-        f"The analytics API only reads: use one of {allowed}.",
-        headers={"Allow": allowed},
+        f"The analytics API only reads: use one of {ALLOWED_METHODS}.",
+        headers={"Allow": ALLOWED_METHODS},
     ).to_response()
+
+
+for _rule in ("/usage-summary", "/agent-activity", "/token-trends", "/call-patterns", "/insights"):
+    bp.add_url_rule(
+        _rule, "method_not_allowed", _method_not_allowed, methods=REFUSED_METHODS, provide_automatic_options=False
+    )

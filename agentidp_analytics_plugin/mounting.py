@@ -3,11 +3,12 @@
 * The blueprint is mounted at ``ANALYTICS_URL_PREFIX`` (default ``/analytics``).
 * A host route under that prefix would be shadowed by the plugin's, or shadow
   it, depending on registration order: it is reported with a warning naming
-  both, at start-up and, for routes the host adds after loading plugins, on
-  the first request.
+  both, at start-up and, for routes the host adds after loading plugins, before
+  the first request (then the check leaves the app's hooks).
 * With ``ANALYTICS_ENABLED`` off, the prefix without its trailing slash is a
-  404 like every other plugin URL (Werkzeug would otherwise redirect it to the
-  tab, revealing the plugin).
+  404 like every other plugin URL: it is a route of the blueprint
+  (:func:`.ui.views.prefix_root`), behind its flag gate, so no app-wide hook
+  looks at the host's requests for it.
 * The nav entry goes into a new list in the host's config key; the host's own
   list is never changed in place, so a module-level default shared by every
   ``create_app()`` keeps its entries.
@@ -18,10 +19,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, request
-from werkzeug.exceptions import NotFound
+from flask import Blueprint, Flask
 
 from .config import runtime_flag
+from .request_hooks import before_first_request
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +79,5 @@ def mount(app: Flask, bp: Blueprint) -> None:
                 )
 
     report_collisions()
-    checked_after_start = False
-
-    def guard() -> None:
-        nonlocal checked_after_start
-        if not checked_after_start:
-            checked_after_start = True
-            report_collisions()  # routes the host added after loading plugins
-        if request.path == prefix and not runtime_flag("ANALYTICS_ENABLED"):
-            raise NotFound()
-
-    app.before_request(guard)
+    before_first_request(app, report_collisions)  # routes the host added after loading plugins
     add_nav_entry(app, bp)

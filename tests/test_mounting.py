@@ -88,3 +88,14 @@ def test_with_analytics_on_the_prefix_without_slash_leads_to_the_tab(app):
 
 def test_the_api_still_answers_under_the_default_prefix(app):
     assert Api(app).get("usage-summary").status_code == 401
+
+
+def test_after_the_first_request_no_plugin_hook_runs_on_the_hosts_requests(make_app):
+    app = make_app(ANALYTICS_METRICS_ENABLED=False)
+    app.test_client().get("/")
+    app_wide = [
+        hook
+        for registry in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+        for hook in registry.get(None, ())
+    ]
+    assert [h for h in app_wide if h.__module__.startswith("agentidp_analytics_plugin")] == []

@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from flask import Response, abort, current_app, make_response, render_template, request, url_for
+from flask import Response, abort, current_app, make_response, redirect, render_template, request, url_for
 
 from .. import errors
 from ..access import Audience, PlanRequired, authorise
@@ -108,6 +108,20 @@ def _tab_links() -> Links:
 def _is_htmx_partial_request() -> bool:
     # A history restore asks for the whole page (htmx swaps it in as is).
     return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
+
+
+@bp.get("")
+def prefix_root() -> Response:
+    """The prefix without its trailing slash leads to the tab, as Werkzeug's own redirect would.
+
+    A view of the blueprint, so that with ``ANALYTICS_ENABLED`` off the
+    blueprint's flag gate answers the host's 404 (a redirect to the tab would
+    reveal the plugin), and no app-wide hook looks at every host request for it.
+    """
+    location = url_for(f"{bp.name}.tab")
+    if request.query_string:
+        location += "?" + request.query_string.decode("latin-1")
+    return redirect(location, code=308)
 
 
 @bp.get("/")
