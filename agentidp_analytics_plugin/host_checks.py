@@ -57,8 +57,17 @@ def find_missing_host_schema(inspector: Inspector, tables: Tables) -> MissingHos
 
 
 def check_tables(engine: Engine, tables: Tables) -> None:
-    """Raise :class:`HostContractError` naming the key when a table or column the plugin reads is missing."""
-    inspector = sa.inspect(engine)
+    """Raise :class:`HostContractError` naming the key when a table or column the plugin reads is missing.
+
+    One connection for every look-up: an inspector made from the engine checks
+    a connection out for each one, and the job's engine has no pool, so each
+    would open a new database connection (a dozen per aggregation run).
+    """
+    with engine.connect() as conn:
+        _check_tables(sa.inspect(conn), tables)
+
+
+def _check_tables(inspector: Inspector, tables: Tables) -> None:
     problem = find_missing_host_schema(inspector, tables)
     if problem is not None and not problem.columns:
         raise HostContractError(
