@@ -66,24 +66,49 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+#: Fixtures that build the default app while the test is set up, before anything else can read the database.
+_FIRST_APP_FIXTURES = frozenset({"app", "api_app"})
+
+
+def _reset_by_first_app(backend: str, request: pytest.FixtureRequest) -> bool:
+    """Whether make_app's first app empties or resets this test's PostgreSQL database, instead of database_url.
+
+    Then a test whose first app has the template's shape gets the template's
+    rows in a schema left as it was (:meth:`SchemaTemplate.reset`) instead of a
+    dropped and copied one.
+    """
+    return backend == "postgresql" and bool(_FIRST_APP_FIXTURES & set(request.fixturenames))
+
+
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The test's database: empty, or (see _reset_by_first_app) made ready by the first app built on it."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'host.sqlite'}"
     url = request.getfixturevalue("pg_url")
-    _reset_pg(url)
+    if not _reset_by_first_app(backend, request):
+        _reset_pg(url)
     return url
 
 
 @pytest.fixture
-def make_app(database_url: str, schema_template: SchemaTemplate) -> Iterator[Callable[..., Flask]]:
+def make_app(
+    database_url: str, backend: str, schema_template: SchemaTemplate, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Flask]]:
     """Build host apps with the plugin on the test database, schema migrated (the first app's)."""
     built: list[Flask] = []
+    reset_here = _reset_by_first_app(backend, request)
 
     def factory(migrate: bool = True, before_plugins: Callable[[Flask], None] | None = None, **config: Any) -> Flask:
         first = migrate and not built
         copied = first and copyable(before_plugins, config)
-        if copied:
+        if reset_here and not built:
+            # The database still holds what an earlier test left in it.
+            if copied:
+                schema_template.reset(database_url, MIGRATE_INTO, _reset_pg)
+            else:
+                _reset_pg(database_url)
+        elif copied:
             schema_template.restore(database_url, MIGRATE_INTO)
         app = create_host_app(database_url, before_plugins, **config)
         if first and not copied:
@@ -112,8 +137,7 @@ def host(app: Flask) -> HostData:
 @pytest.fixture
 def pg_app(pg_url: str, schema_template: SchemaTemplate) -> Iterator[Flask]:
     """An app on PostgreSQL only, for behaviour SQLite cannot have."""
-    _reset_pg(pg_url)
-    schema_template.restore(pg_url, MIGRATE_INTO)
+    schema_template.reset(pg_url, MIGRATE_INTO, _reset_pg)
     app = create_host_app(pg_url)
     yield app
     with app.app_context():
