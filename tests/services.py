@@ -121,14 +121,27 @@ class PostgresInstance:
     def processes(self) -> list[int]:
         """The postmaster and every process it started (backends, background workers)."""
         master = self.postmaster_pid()
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        return [master, *map(int, children)]
+        return [master, *_children(master)]
 
     def freeze(self) -> list[int]:
-        """SIGSTOP the postmaster and all its processes: connections stay open, nothing answers."""
-        frozen = self.processes()
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
+        """SIGSTOP the postmaster and all its processes: connections stay open, nothing answers.
+
+        The postmaster first: stopped, it forks no new backend, so the list of its
+        children read afterwards is complete (read while it runs, the list can miss
+        a backend forked meanwhile, which would go on answering its connection). The
+        list is read again until it holds no process left running, and every process
+        is checked to be stopped before this returns: a test relying on the freeze
+        never runs against a database that still answers.
+        """
+        master = self.postmaster_pid()
+        os.kill(master, signal.SIGSTOP)
+        frozen = [master]
+        while new := [pid for pid in _children(master) if pid not in frozen]:
+            for pid in new:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+            frozen += new
+        _wait(lambda: all(_stopped(pid) for pid in frozen), 10, "every PostgreSQL process stopped")
         return frozen
 
     def thaw(self, frozen: list[int]) -> None:
@@ -142,6 +155,19 @@ class PostgresInstance:
                 self.thaw(self.processes())
             self.crash()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _stopped(pid: int) -> bool:
+    """Stopped by a signal, or gone (a process that exited answers nothing either)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("T", "t", "Z", "X")
 
 
 class RedisInstance:
