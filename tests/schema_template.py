@@ -11,6 +11,10 @@ and rows, the version tables' included) replayed into the test's emptied
 ``public`` schema. A copy holds exactly what the commands left, so what a test
 reads or asserts is the same as after migrating.
 
+A PostgreSQL database keeps its schema from one test to the next when the test
+left it exactly as copied (:meth:`SchemaTemplate.reset`): then only the rows
+are put back, the template's, in the same tables.
+
 Only the default shape is copied: an app with host extensions set up before the
 plugin (``before_plugins``) or with a setting that changes the plugin's tables
 migrates for itself, as do the migration tests, which never ask for a schema.
