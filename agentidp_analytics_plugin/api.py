@@ -13,10 +13,11 @@ before any view runs (a method other than GET: 405 ``METHOD_NOT_ALLOWED``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, current_app, request, url_for
 from sqlalchemy import exc as sa_exc
+from werkzeug.routing import Rule
 
 from . import errors
 from .access import Audience, authorise
@@ -39,6 +40,9 @@ from .params import (
 )
 from .service import AnalyticsService
 from .state import get_state
+
+if TYPE_CHECKING:
+    from flask.blueprints import BlueprintSetupState
 
 #: Response header with the last fully aggregated UTC day (also in the body as ``dataCompleteThrough``).
 FRESHNESS_HEADER = "X-Analytics-Data-Complete-Through"
@@ -165,19 +169,19 @@ def _database_outage(exc: Exception) -> Response:
         return outage.to_response()
 
 
-#: Methods the API's URLs refuse with the API's own 405 (any other method not served stays the host's).
-REFUSED_METHODS = ("POST", "PUT", "PATCH", "DELETE", "TRACE")
 #: What the API's URLs serve: the ``Allow`` header of its 405.
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+#: The API's URLs under the blueprint's prefix.
+API_PATHS = ("/usage-summary", "/agent-activity", "/token-trends", "/call-patterns", "/insights")
 
 
 def _method_not_allowed() -> Response:
-    """A write to an API URL gets the API's error shape, with ``Allow``.
+    """Any other method on an API URL gets the API's error shape, with ``Allow``.
 
-    Routed like the API's views, so only the API's URLs pay for it and the
-    blueprint's flag gate runs first (switched off, the host's 404). An
-    app-wide hook asking the URL map on every 405 would run on every request
-    of the host instead.
+    Routed like the API's views (see :func:`_route_other_methods`), so only
+    the API's URLs pay for it and the blueprint's flag gate runs first
+    (switched off: the host's 404). An app-wide hook asking the URL map on
+    every 405 would run on every request of the host instead.
     """
     return AnalyticsError(
         405,
@@ -187,7 +191,20 @@ def _method_not_allowed() -> Response:
     ).to_response()
 
 
-for _rule in ("/usage-summary", "/agent-activity", "/token-trends", "/call-patterns", "/insights"):
-    bp.add_url_rule(
-        _rule, "method_not_allowed", _method_not_allowed, methods=REFUSED_METHODS, provide_automatic_options=False
-    )
+def _route_other_methods(state: BlueprintSetupState) -> None:
+    """A rule for every method on each API URL, after its GET rule, ending at :func:`_method_not_allowed`.
+
+    Added to the URL map directly: Flask's ``add_url_rule`` always names the
+    methods, and a Werkzeug rule without ``methods`` matches any method, the
+    unusual ones (``PROPFIND``, ``BREW``) too. Rules of the same path are
+    tried in the order they were added, so GET, HEAD and OPTIONS still reach
+    the views.
+    """
+    endpoint = f"{bp.name}.method_not_allowed"
+    state.app.view_functions[endpoint] = _method_not_allowed
+    prefix = (state.url_prefix or "").rstrip("/")
+    for path in API_PATHS:
+        state.app.url_map.add(Rule(prefix + path, endpoint=endpoint))
+
+
+bp.record(_route_other_methods)

@@ -128,7 +128,7 @@ def test_disabled_analytics_answer_the_hosts_plain_404(api, api_app, pro, path):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "TRACE", "PROPFIND", "BREW"])
 def test_a_method_other_than_get_is_405_in_the_error_shape_with_allow(api, pro, endpoint, method):
     headers = {"Authorization": f"Bearer {pro.token}"}
     response = api.client.open(f"/analytics/{endpoint}", method=method, headers=headers)
