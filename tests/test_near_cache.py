@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-import redis
+from services import RedisInstance
 
 from agentidp_analytics_plugin.caching import CachedAnswer
 from agentidp_analytics_plugin.near_cache import NearCache
@@ -160,33 +156,6 @@ def test_an_answer_computed_here_is_kept_no_longer_than_its_ttl(make_app, api_co
 # --- a Redis outage ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def own_redis(port: int, directory) -> Iterator[subprocess.Popen]:
-    """A Redis server of this test's own, so the test can stop it without touching the shared one."""
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield server
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
 @pytest.mark.skipif(
     shutil.which("redis-server") is None and not os.environ.get("CI"),
     reason="needs the redis-server binary to start and stop a Redis of its own (CI always runs it)",
@@ -194,8 +163,8 @@ def own_redis(port: int, directory) -> Iterator[subprocess.Popen]:
 def test_during_a_redis_outage_a_re_aggregated_answer_is_served_not_the_local_copy(make_app, tmp_path):
     from host_app import HostData
 
-    port = _free_port()
-    app = make_app(ANALYTICS_CACHE_REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    redis_server = RedisInstance(tmp_path)
+    app = make_app(ANALYTICS_CACHE_REDIS_URL=redis_server.url)
     host = HostData(app)
     tenant = host.tenant()
     token = host.token(tenant)
@@ -203,9 +172,12 @@ def test_during_a_redis_outage_a_re_aggregated_answer_is_served_not_the_local_co
     host.events([(tenant, agent, days_ago(1), "api_calls", 3)])
     api = Api(app)
     api.aggregate([days_ago(1)])
-    with own_redis(port, tmp_path):
+    redis_server.start()
+    try:
         assert api.ok("usage-summary", token)["summary"]["totalApiCalls"] == 3
         assert len(get_state(app).cache.local) == 1
+    finally:
+        redis_server.stop()
     host.events([(tenant, agent, days_ago(1), "api_calls", 1000)])
     api.aggregate([days_ago(1)])  # committed; the new generation cannot reach Redis
     assert api.ok("usage-summary", token)["summary"]["totalApiCalls"] == 1003
