@@ -1,7 +1,7 @@
 """Where counted API calls wait before the table: a per-process buffer, shipped in batches.
 
 A request adds one to its bucket in a dict of its process
-(:meth:`CallCounts.adder`: a dict update under a lock, the bucket keyed by
+(:meth:`CallCounts.request_path`: a dict update under a lock, the bucket keyed by
 the values the request had at hand: the day number, the caller as the
 resolver gave it, the method, the status code, the route); no request ever
 waits on Redis or the database, and no request leaves an object behind for
@@ -42,7 +42,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from .call_buckets import EPOCH_ORDINAL, METHOD_OF, OTHER_METHOD, STATUS_CLASS_OF, status_class
 from .call_flush import LIVE_PREFIX, REDIS_PREFIX, BucketKey, FlushReport, encode_field
@@ -70,8 +70,16 @@ LocalKey = tuple[int, Any, Any, str, str, str]
 #: A bucket as a request keys it: (days since 1970-01-01 UTC, the resolver's answer, method, status code, route);
 #: its value is [calls, latency in seconds].
 RawKey = tuple[int, Any, str, int, str]
-#: The request path: ``add(epoch_day, caller, method, status, route, seconds)``.
-Adder = Callable[[int, Any, str, int, str, float], None]
+
+
+class RequestPath(NamedTuple):
+    """The buffer's parts a request updates (:meth:`CallCounts.request_path`)."""
+
+    lock: Any
+    live: dict[RawKey, list[Any]]
+    running: list[bool]
+    start: Callable[[], None]
+
 
 _instances: weakref.WeakSet[CallCounts] = weakref.WeakSet()
 
@@ -93,43 +101,30 @@ class CallCounts:
         self.interval = push_seconds if redis_client is not None else flush_seconds
         self.on_error = on_error
         self._lock = threading.Lock()
-        #: The buckets the requests add to; cleared in place when shipped, so the adder's reference stays valid.
+        #: The buckets the requests add to; cleared in place when shipped, so the requests' reference stays valid.
         self._live: dict[RawKey, list[Any]] = {}
         #: A batch shipped but not confirmed, in its stored form: re-sent as it is (same id), never merged.
         self._inflight: tuple[str, dict[LocalKey, list[int]]] | None = None
         self._ship_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        #: One flag the adder reads: False until this process's shipper thread runs (again, after a fork).
+        #: One flag the requests read: False until this process's shipper thread runs (again, after a fork).
         self._running = [False]
         self._stop = threading.Event()
         self._script: Any = None
         _instances.add(self)
 
-    def adder(self) -> Adder:
-        """The request path's one call: ``add(epoch_day, caller, method, status, route, seconds)``.
+    def request_path(self) -> RequestPath:
+        """The buffer's parts a request adds its call with, inline (:meth:`.capture.CallCapture.wrap`).
 
-        A closure over the lock, the dict and the thread flag, so a request
-        pays no attribute lookups; the first call of a process starts its
-        shipper thread.
+        A Python call would cost more than the update itself. The protocol:
+        under ``lock``, ``live[key]`` becomes ``[1, seconds]`` or its two
+        fields grow by one call and ``seconds``; then, while ``running[0]``
+        is false, ``start()`` (the first call of a process starts its
+        shipper thread). The objects stay the same for the
+        buffer's life: shipping clears ``live`` in place, and a fork resets
+        the lock in place.
         """
-        lock = self._lock
-        live = self._live
-        running = self._running
-        start = self._start
-
-        def add(day: int, caller: Any, method: str, status: int, route: str, seconds: float) -> None:
-            key = (day, caller, method, status, route)
-            with lock:
-                held = live.get(key)
-                if held is None:
-                    live[key] = [1, seconds]
-                else:
-                    held[0] += 1
-                    held[1] += seconds
-            if not running[0]:
-                start()
-
-        return add
+        return RequestPath(self._lock, self._live, self._running, self._start)
 
     def pending(self) -> int:
         """Calls held in this process, not yet shipped."""
@@ -234,7 +229,7 @@ class CallCounts:
     def _after_fork(self) -> None:
         """In a forked child: no shipper thread runs yet, and no lock is held by a thread the child does not have.
 
-        The locks are reset in place (the adder holds a reference to them);
+        The locks are reset in place (the requests hold a reference to them);
         the next call of the child starts its own thread.
         """
         for lock in (self._lock, self._ship_lock):

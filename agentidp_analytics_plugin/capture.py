@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from flask import Flask, Request, Response, g, request
@@ -51,9 +52,9 @@ class CallCapture:
     ``excluded_endpoint(endpoint)`` and ``excluded_path(path)`` say which
     requests are never counted (the plugin's own); the answer for a matched
     route is worked out once per URL rule, so a request pays a dict lookup.
-    Per request the hook does as little as it can: one reach through
-    Flask's request proxy, the rule's route from a table, the host's
-    resolver, and one dict update in the process's buffer. The caller's ids
+    Per request the hook does as little as it can: the request and ``g``
+    from Flask's context variables, the rule's route from a table, the
+    caller, and one dict update in the process's buffer. The caller's ids
     in hex and the method and status classes are the shipper thread's work
     (:mod:`.call_counts`), once per bucket, off the request path.
     """
@@ -78,8 +79,6 @@ class CallCapture:
         self._logged: set[str] = set()
         #: id(rule) -> the rule's route, or None when its endpoint is never counted.
         self._routes: dict[int, str | None] = {}
-        #: What runs after each request: ``finished(status, started)`` (see :meth:`_finisher`).
-        self.finished = self._finisher()
 
     def install(self, app: Flask) -> None:
         """Wrap the app's ``full_dispatch_request``: the one call around the host's hooks, view and error handling.
@@ -93,61 +92,68 @@ class CallCapture:
         ``after_request`` function has run), and the clock starts before the
         host's first ``before_request`` function (a 401 is timed too).
         """
-        dispatch = app.full_dispatch_request
-        clock = time.perf_counter
-        finished = self.finished
+        app.full_dispatch_request = self.wrap(app.full_dispatch_request)  # type: ignore[method-assign]
 
-        def full_dispatch_request() -> Response:
-            started = clock()
-            try:
-                response = dispatch()
-            except Exception:
-                finished(500, started)  # what Flask answers when the exception leaves this call
-                raise
-            finished(response.status_code, started)
-            return response
+    def wrap(self, dispatch: Callable[[], Response]) -> Callable[[], Response]:
+        """``dispatch`` (the app's ``full_dispatch_request``) with its call counted after it answers.
 
-        app.full_dispatch_request = full_dispatch_request  # type: ignore[method-assign]
-
-    def _finisher(self) -> Callable[[int, float], None]:
-        """The work after a request, as one function with everything it reads bound to local names.
-
-        One function instead of a chain of methods: a Python call and an
-        attribute lookup each cost more than most of the work itself.
+        Everything a request does for the count is inline in this one
+        function, with what it reads bound to local names, the buffer's
+        update included (:meth:`.call_counts.CallCounts.request_path`): on a
+        trivial route each Python call, attribute lookup and proxy reach
+        costs a measurable share of the request.
         """
-        current = request._get_current_object  # type: ignore[attr-defined]
+        clock = time.perf_counter
+        wall = time.time
+        request_context, app_context = _context_getters()
         routes = self._routes
         new_rule = self._new_rule
         unmatched = self._unmatched
         resolve = self.resolve
         attr = self.caller_attr
-        current_g = g._get_current_object  # type: ignore[attr-defined]
-        add = self.counts.adder()
-        wall = time.time
-        clock = time.perf_counter
         failed = self._failed
         unseen = _UNSEEN
+        lock, live, running, start = self.counts.request_path()
+        acquire, release = lock.acquire, lock.release
 
-        def finished(status: int, started: float) -> None:
+        def full_dispatch_request() -> Response:
+            started = clock()
+            status = 500  # what Flask answers when an exception leaves this call
             try:
-                req = current()
-                rule = req.url_rule
-                if rule is None:
-                    route = unmatched(req)
-                else:
-                    route = routes.get(id(rule), unseen)
-                    if route is unseen:
-                        route = new_rule(rule)
-                if route is None:
-                    return
-                # flask.g through its proxy costs about ten times the reach to the object behind it.
-                caller = getattr(current_g(), attr, None) if attr is not None else resolve(req)
-                if caller:
-                    add(int(wall() // 86400), caller, req.method, status, route, clock() - started)
-            except Exception as exc:  # noqa: BLE001 - the host's request must never fail because of counting
-                failed(exc)
+                response = dispatch()
+                status = response.status_code
+                return response
+            finally:
+                try:
+                    req = request_context().request
+                    rule = req.url_rule
+                    if rule is None:
+                        route = unmatched(req)
+                    else:
+                        route = routes.get(id(rule), unseen)
+                        if route is unseen:
+                            route = new_rule(rule)
+                    if route is not None:
+                        caller = getattr(app_context().g, attr, None) if attr is not None else resolve(req)
+                        if caller:
+                            key = (int(wall() // 86400), caller, req.method, status, route)
+                            seconds = clock() - started
+                            acquire()
+                            try:
+                                held = live.get(key)
+                                if held is None:
+                                    live[key] = [1, seconds]
+                                else:
+                                    held[0] += 1
+                                    held[1] += seconds
+                            finally:
+                                release()
+                            if not running[0]:
+                                start()
+                except Exception as exc:  # noqa: BLE001 - the host's request must never fail because of counting
+                    failed(exc)
 
-        return finished
+        return full_dispatch_request
 
     def _failed(self, exc: Exception) -> None:
         self.on_error("capture")
@@ -166,6 +172,23 @@ class CallCapture:
 
 #: Marks a rule the hook has not met yet (None means "never counted").
 _UNSEEN = object()
+
+
+def _context_getters() -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """Getters of the current request context and app context (the hook reads ``.request`` and ``.g`` of them).
+
+    Flask 2.2 and later keep them in two context variables, read with one C
+    call each, where the ``request`` and ``g`` proxies cost a Python call
+    more. A Flask that keeps them elsewhere is read through its public proxies.
+    """
+    try:
+        from flask.globals import _cv_app, _cv_request
+    except ImportError:
+        return (
+            lambda: SimpleNamespace(request=request._get_current_object()),  # type: ignore[attr-defined]
+            lambda: SimpleNamespace(g=g._get_current_object()),  # type: ignore[attr-defined]
+        )
+    return _cv_request.get, _cv_app.get
 
 
 def tenant_only(api_resolver: Callable[[Request], Any]) -> CallerResolver:

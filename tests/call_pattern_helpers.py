@@ -40,6 +40,10 @@ def add_api_routes(app: Flask) -> None:
     def fail(code: int) -> str:
         abort(code)
 
+    @app.route("/api/crash")
+    def crash() -> str:
+        raise RuntimeError("a bug in the host's view")
+
     @app.route("/api/" + "x" * 300)
     def very_long() -> str:
         return "long"

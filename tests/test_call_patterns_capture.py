@@ -58,6 +58,15 @@ def test_calls_are_counted_per_route_template_method_status_and_agent(capture_ap
     }
 
 
+def test_a_view_that_raises_counts_as_the_5xx_flask_answers(capture_app, host):
+    tenant = host.tenant()
+    capture_app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = capture_app.test_client().get("/api/crash", headers=caller(tenant))
+    assert response.status_code == 500
+    _ship(capture_app)
+    assert {key: calls for key, (calls, _) in stored(capture_app).items()} == {(None, "GET", "/api/crash", "5xx"): 1}
+
+
 def test_latency_is_summed_per_bucket(capture_app, host):
     tenant = host.tenant()
     client = capture_app.test_client()
@@ -177,6 +186,19 @@ def test_the_caller_the_host_left_in_g_is_counted_without_a_resolver(make_app):
     client = app.test_client()
     client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant, agent))
     client.get(f"/api/agents/{uuid.uuid4()}/credentials")  # nobody in g: not counted
+    _ship(app)
+    assert {key: calls for key, (calls, _) in stored(app).items()} == {(agent, "GET", CREDENTIALS_ROUTE, "2xx"): 1}
+
+
+def test_the_caller_in_g_is_read_through_flasks_proxies_on_a_flask_without_its_context_variables(make_app, monkeypatch):
+    monkeypatch.delattr("flask.globals._cv_request")
+    monkeypatch.delattr("flask.globals._cv_app")
+    config = {k: v for k, v in CAPTURE_CONFIG.items() if k != "ANALYTICS_CALL_PATTERNS_RESOLVER"}
+    app = make_app(before_plugins=_caller_in_g, ANALYTICS_CALL_PATTERNS_CALLER_ATTR="api_caller", **config)
+    host = HostData(app)
+    tenant = host.tenant()
+    agent = host.agent(tenant, "deployer")
+    app.test_client().get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant, agent))
     _ship(app)
     assert {key: calls for key, (calls, _) in stored(app).items()} == {(agent, "GET", CREDENTIALS_ROUTE, "2xx"): 1}
 
