@@ -46,7 +46,7 @@ CLAIMED_PREFIX = f"{REDIS_PREFIX}:claimed:"
 SEP = "\x1f"
 #: Ledger rows older than this are pruned; a claimed hash is retried long before.
 LEDGER_KEEP_DAYS = 30
-#: Rows per INSERT statement.
+#: Rows per execution of the upsert (one round of executemany).
 CHUNK = 1000
 
 #: (tenant_id, agent_id or None, day, method, route, status class)
@@ -135,18 +135,19 @@ def apply_batch(engine: Engine, tables: Tables, batch_key: str, buckets: dict[Bu
             for (tenant, agent, day, method, route, status), counts in sorted(buckets.items(), key=_order)
             if tenant in known and counts[0]
         ]
+        # One statement, executed for many rows: compiled once and cached (a multi-row VALUES
+        # statement is compiled afresh for every chunk, which cost more than the upsert).
+        stmt = insert(cp)
+        upsert = stmt.on_conflict_do_update(
+            **_conflict_target(conn, cp),
+            set_={
+                "calls": cp.c.calls + stmt.excluded.calls,
+                "latency_ms_sum": cp.c.latency_ms_sum + stmt.excluded.latency_ms_sum,
+                "updated_at": sa.func.now(),
+            },
+        )
         for chunk in _chunks(rows, CHUNK):
-            stmt = insert(cp).values(chunk)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    **_conflict_target(conn, cp),
-                    set_={
-                        "calls": cp.c.calls + stmt.excluded.calls,
-                        "latency_ms_sum": cp.c.latency_ms_sum + stmt.excluded.latency_ms_sum,
-                        "updated_at": sa.func.now(),
-                    },
-                )
-            )
+            conn.execute(upsert, chunk)
         report.applied = 1
         report.rows = len(rows)
         report.calls = sum(r["calls"] for r in rows)
