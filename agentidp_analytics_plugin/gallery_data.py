@@ -63,6 +63,19 @@ class Scenario:
     days: int
     seed: int
 
+    @property
+    def period(self) -> tuple[date, date]:
+        last = MOCK_TODAY - timedelta(days=1)
+        return last - timedelta(days=self.days - 1), last
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The tab's query string that shows exactly this state's days."""
+        if self.days in PRESET_DAYS:
+            return {"range": str(self.days)}
+        start, end = self.period
+        return {"range": "custom", "from": start.isoformat(), "to": end.isoformat()}
+
 
 @dataclass
 class MockTenant:
@@ -89,16 +102,11 @@ class MockTenant:
 
     @property
     def period(self) -> tuple[date, date]:
-        last = MOCK_TODAY - timedelta(days=1)
-        return last - timedelta(days=self.scenario.days - 1), last
+        return self.scenario.period
 
     @property
     def query(self) -> dict[str, str]:
-        """The tab's query string that shows exactly this state's days."""
-        if self.scenario.days in PRESET_DAYS:
-            return {"range": str(self.scenario.days)}
-        start, end = self.period
-        return {"range": "custom", "from": start.isoformat(), "to": end.isoformat()}
+        return self.scenario.query
 
 
 def _numbered(kinds: list[str], count: int) -> tuple[str, ...]:
