@@ -9,6 +9,7 @@ backends. Nothing here mocks the database or the cache.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "pg_app" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL; this run's backends are " + ",".join(BACKENDS)))
+
+
+@pytest.fixture(autouse=True)
+def _plugin_loggers_enabled() -> None:
+    """The plugin's loggers as a host leaves them: on.
+
+    The test host's Alembic env.py (Flask-Migrate's template: ``fileConfig``)
+    disables every logger that exists when it runs, and a test that migrates
+    earlier in the same worker would otherwise silence the warnings a later
+    test asserts. A test whose own app migrates after this still re-enables
+    the logger it reads.
+    """
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if name.startswith("agentidp_analytics_plugin") and isinstance(logger, logging.Logger):
+            logger.disabled = False
 
 
 @pytest.fixture(scope="session")
