@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import redis
 import sqlalchemy as sa
-from harness import ROOT, Answer, Load, Report, Stack, count_schemathesis_cases, request
+from harness import ROOT, WORKERS, Answer, Load, Report, Stack, count_schemathesis_cases, request
 
 from agentidp_analytics_plugin.schema import LEDGER_TABLE
 
@@ -347,6 +347,9 @@ def test_schemathesis_sends_1000_generated_requests_per_operation_without_a_5xx(
             "--mode", "positive",
             "--seed", "7",
             "--no-color",
+            # As many requests in flight as gunicorn has workers: the server's cores, not one
+            # request at a time, bound the run.
+            "--workers", str(WORKERS),
         ],
         capture_output=True, text=True, timeout=900, check=False, cwd=stack.workdir,
     )
