@@ -36,23 +36,29 @@ Needs PostgreSQL (TEST_DATABASE_URL) and Redis (TEST_REDIS_URL); uses and drops
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.client
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import reference_queries as before
 from redis.utils import HIREDIS_AVAILABLE
+from services import free_port
 
 from agentidp_analytics_plugin import rollups
 from agentidp_analytics_plugin.access import Audience, authorise
@@ -264,15 +270,15 @@ def probe_size(sizes: list[int]) -> int:
     return min(sizes, key=lambda n: abs(n - 1000))
 
 
-def one_size(size: int, args: argparse.Namespace, kept: dict[str, Any] | None, explaining: bool) -> None:
-    """Seed one size and print its rows of the table; ``kept`` receives the app to measure further.
+def host_app(url: str) -> tuple[Flask, list[bytes]]:
+    """The host every section reads through, with the floors of a cache hit as routes of its own.
 
-    Each size has its own database, so the kept one outlives the sizes after it.
+    Returns the app and the one-element list whose bytes the floor routes
+    return (section 2 puts the API's answer there). The limiter is off for
+    the API's rows of section 2 (as they were first measured) and switched
+    on for its last two; its limit is never reached, its counts are kept
+    where the cache is.
     """
-    database = f"{DATABASE}_{size}"
-    url = fresh_database(database)
-    # The limiter is off for the API's rows of section 2 (as they were first measured) and switched on
-    # for its last two; its limit is never reached, its counts are kept where the cache is.
     app = create_host_app(
         url,
         ANALYTICS_CACHE_REDIS_URL=REDIS_URL,
@@ -304,6 +310,17 @@ def one_size(size: int, args: argparse.Namespace, kept: dict[str, Any] | None, e
     app.add_url_rule(
         "/bench/same-bytes-authenticated", "bench_same_bytes_authenticated", same_bytes_after_authentication
     )
+    return app, same_bytes
+
+
+def one_size(size: int, args: argparse.Namespace, kept: dict[str, Any] | None, explaining: bool) -> None:
+    """Seed one size and print its rows of the table; ``kept`` receives the app to measure further.
+
+    Each size has its own database, so the kept one outlives the sizes after it.
+    """
+    database = f"{DATABASE}_{size}"
+    url = fresh_database(database)
+    app, same_bytes = host_app(url)
     upgrade_schema(app)
     ctx = app.app_context()
     ctx.push()
@@ -424,6 +441,95 @@ def cache_hit(kept: dict[str, Any], args: argparse.Namespace) -> None:
         f"| API, cache hit (in-process tier), rate limiter on | {size} | {near_limited:.2f} "
         f"| {near_limited / bare:.2f} | {near_limited / floor:.2f} | {near_limited / limited:.2f} |"
     )
+    cache_hit_over_http(kept, args, query, headers, len(body))
+
+
+def cache_hit_over_http(
+    kept: dict[str, Any], args: argparse.Namespace, query: dict[str, str], headers: dict[str, str], size: int
+) -> None:
+    """Section 2 again as a client sees it: the same host under gunicorn, every byte read over loopback.
+
+    One sync worker, as the issue's first measurement of a hit had it; a new
+    connection per request (a sync worker closes each). The API's rows are
+    hits of the worker's own tier (it read the answer from Redis at the
+    warm-up); the floors are the same routes as in-process.
+    """
+    url = kept["app"].config["SQLALCHEMY_DATABASE_URI"]
+    api = "/analytics/agent-activity?" + "&".join(f"{k}={v}" for k, v in query.items())
+    with served(url) as port:
+        calls = {
+            "bare": http_getter(port, "/bench/same-bytes", {}, size),
+            "floor": http_getter(port, "/bench/same-bytes-from-redis", {}, size),
+            "authenticated": http_getter(port, "/bench/same-bytes-authenticated", headers, size),
+            "near": http_getter(port, api, headers, size),
+        }
+        for call in calls.values():  # warm-up: imports, connections, the worker's tier
+            call()
+        timed = interleaved_p50_ms(calls, args.runs)
+    bare, floor, authenticated_ms, near = timed.values()
+    print("\n### 2b. The same over HTTP: gunicorn, one sync worker, loopback, the client reads every byte\n")
+    print("| response | bytes | p50 ms | x bare route | x Redis floor | x auth route |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| bare Flask route, same bytes from memory | {size:,} | {bare:.2f} | 1.00 | | |")
+    print(
+        f"| bare Flask route, same bytes from Redis (one GET) | {size:,} | {floor:.2f} | {floor / bare:.2f} | 1.00 | |"
+    )
+    print(f"| auth route (limiter off) | {size:,} | {authenticated_ms:.2f} | {authenticated_ms / bare:.2f} | | 1.00 |")
+    print(
+        f"| API, cache hit (the worker's tier) | {size:,} | {near:.2f} | {near / bare:.2f} | {near / floor:.2f} "
+        f"| {near / authenticated_ms:.2f} |"
+    )
+
+
+@contextlib.contextmanager
+def served(database_url: str) -> Iterator[int]:
+    """gunicorn serving :mod:`scale_http_host` (the same host, on ``database_url``) on a free loopback port."""
+    port = free_port()
+    here = Path(__file__).resolve().parent
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    env = {
+        **os.environ,
+        "BENCH_SCALE_DATABASE_URL": database_url,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(here), str(here.parent / "tests"), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    process = subprocess.Popen(
+        [gunicorn, "--workers", "1", "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "scale_http_host:app"],
+        env=env,
+        cwd=here,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                http_getter(port, "/bench/same-bytes", {}, None)()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("gunicorn did not come up") from None
+                time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def http_getter(port: int, path: str, headers: dict[str, str], size: int | None) -> Callable[[], None]:
+    """One GET over a new connection, every byte of the answer read (and counted, when ``size`` is given)."""
+
+    def get() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        assert response.status == 200, (path, response.status, body[:200])
+        assert size is None or len(body) == size, (path, len(body), size)
+
+    return get
 
 
 def peak_memory(kept: dict[str, Any], args: argparse.Namespace) -> None:

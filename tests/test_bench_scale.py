@@ -31,9 +31,11 @@ def test_the_quick_benchmark_prints_the_whole_table():
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "machine: " in out
-    for heading in ("## 1. Cost growth", "## 2. Cache hit", "## 3. One night's roll-up", "## 4. Peak memory"):
+    headings = ("## 1. Cost growth", "## 2. Cache hit", "### 2b. The same over HTTP", "## 3. One night's", "## 4. Peak")
+    for heading in headings:
         assert heading in out
-    for row in ("usage-summary", "token-trends (week)", "agent-activity, every agent", "write floor", "Backfill of"):
+    rows = ("usage-summary", "token-trends (week)", "agent-activity, every agent", "the worker's tier", "write floor")
+    for row in (*rows, "Backfill of"):
         assert row in out
     # One row per size for the first endpoint: the sizes of the quick mode.
     assert "| 10 |" in out and "| 40 |" in out
