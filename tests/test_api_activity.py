@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from api_fixtures import days_ago
 
 
@@ -89,3 +91,19 @@ def test_a_deleted_agent_as_filter_is_not_found(api, api_host, seed):
 def test_ties_in_activity_are_ordered_by_name(api, seed):
     s = seed([("zed", 2, "api_calls", 3), ("amy", 2, "api_calls", 3)])
     assert [a["agentName"] for a in api.ok("agent-activity", s.token)["agents"]] == ["amy", "zed"]
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        {"to": "0001-01-01"},
+        {"from_": "0001-01-01", "to": "0001-01-10"},
+        {"from_": "0001-01-01", "to": "0001-03-30"},
+    ],
+    ids=["first-day", "first-week-and-more", "whole-weeks-from-the-first-day"],
+)
+def test_a_period_at_the_calendars_first_days_answers_like_any_other(api, seed, period):
+    s = seed([("alpha", 3, "api_calls", 5)])
+    assert api.ok("agent-activity", s.token, **period)["agents"] == []
+    (alpha,) = api.ok("agent-activity", s.token, agentId=str(s.agents["alpha"]), **period)["agents"]
+    assert alpha["dailyActivity"] == []

@@ -93,8 +93,11 @@ def _ranking(tables: Tables, tenant_id: uuid.UUID, from_: date, to: date, agent_
         agg.c.metric_type.in_(ACTIVITY_METRICS),
         agg.c["count"] > 0,
     ]
-    first_week = week_start(from_ + timedelta(days=6))  # the first Monday on or after from_
-    last_week = week_start(to + timedelta(days=1)) - timedelta(days=7)  # the last week ending by to
+    try:
+        first_week = week_start(from_ + timedelta(days=6))  # the first Monday on or after from_
+        last_week = week_start(to + timedelta(days=1)) - timedelta(days=7)  # the last week ending by to
+    except OverflowError:  # a period at the calendar's first or last days: no whole week to read
+        first_week, last_week = date.max, date.min
     if agent_id is not None:
         parts = [
             sa.select(agg.c.agent_id, agg.c["count"]).where(
@@ -110,9 +113,9 @@ def _ranking(tables: Tables, tenant_id: uuid.UUID, from_: date, to: date, agent_
             ),
             sa.select(agg.c.agent_id, agg.c["count"]).where(
                 *edge_rows,
-                sa.or_(
-                    agg.c.date.between(from_, first_week - timedelta(days=1)),
-                    agg.c.date.between(last_week + timedelta(days=7), to),
+                sa.or_(  # the partial weeks at the ends (no date arithmetic past the calendar's first day)
+                    sa.and_(agg.c.date >= from_, agg.c.date < first_week),
+                    sa.and_(agg.c.date > last_week + timedelta(days=6), agg.c.date <= to),
                 ),
             ),
         ]
