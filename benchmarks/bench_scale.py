@@ -46,6 +46,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -455,7 +456,7 @@ def cache_hit_over_http(
     warm-up); the floors are the same routes as in-process.
     """
     url = kept["app"].config["SQLALCHEMY_DATABASE_URI"]
-    api = "/analytics/agent-activity?" + "&".join(f"{k}={v}" for k, v in query.items())
+    api = "/analytics/agent-activity?" + urllib.parse.urlencode(query)
     with served(url) as port:
         calls = {
             "bare": http_getter(port, "/bench/same-bytes", {}, size),
