@@ -79,6 +79,8 @@ class CallCapture:
         self._logged: set[str] = set()
         #: id(rule) -> the rule's route, or None when its endpoint is never counted.
         self._routes: dict[int, str | None] = {}
+        #: One cell: (the ``perf_counter`` reading until which the day below holds, the UTC day number).
+        self._today: list[tuple[float, int]] = [(float("-inf"), 0)]
 
     def install(self, app: Flask) -> None:
         """Wrap the app's ``full_dispatch_request``: the one call around the host's hooks, view and error handling.
@@ -104,7 +106,8 @@ class CallCapture:
         costs a measurable share of the request.
         """
         clock = time.perf_counter
-        wall = time.time
+        today_cell = self._today
+        next_day = self._next_day
         request_context, app_context = _context_getters()
         routes = self._routes
         new_rule = self._new_rule
@@ -136,8 +139,12 @@ class CallCapture:
                     if route is not None:
                         caller = getattr(app_context().g, attr, None) if attr is not None else resolve(req)
                         if caller:
-                            key = (int(wall() // 86400), caller, req.method, status, route)
-                            seconds = clock() - started
+                            now = clock()
+                            today = today_cell[0]
+                            if now >= today[0]:
+                                today = next_day(now)
+                            key = (today[1], caller, req.method, status, route)
+                            seconds = now - started
                             acquire()
                             try:
                                 held = live.get(key)
@@ -161,6 +168,21 @@ class CallCapture:
             self._logged.add(type(exc).__name__)
             log.warning("Counting an API call failed (logged once per kind of failure).", exc_info=exc)
 
+    def _next_day(self, now: float) -> tuple[float, int]:
+        """The UTC day at ``now`` (a ``perf_counter`` reading), and the reading until which it holds.
+
+        A request compares its clock reading with this instead of reading the
+        wall clock and dividing it (a tenth of the hook's instructions). The
+        wall clock is read here when the day ends, and at least once a
+        second, so a wall clock set forward or back moves the day within a
+        second of it.
+        """
+        wall = time.time()
+        day = int(wall // 86400)
+        today = (now + min((day + 1) * 86400 - wall, DAY_RECHECK_SECONDS), day)
+        self._today[0] = today
+        return today
+
     def _unmatched(self, req: Request) -> str | None:
         return None if self.excluded_path(req.path) else UNMATCHED
 
@@ -169,6 +191,9 @@ class CallCapture:
         self._routes[id(rule)] = route
         return route
 
+
+#: Seconds at most between two readings of the wall clock for the day a call is counted on.
+DAY_RECHECK_SECONDS = 1.0
 
 #: Marks a rule the hook has not met yet (None means "never counted").
 _UNSEEN = object()

@@ -7,11 +7,15 @@ its buffer (no Redis here: straight into the table, on SQLite and PostgreSQL).
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import g, request
 
+from agentidp_analytics_plugin import capture
 from agentidp_analytics_plugin.call_buckets import ROUTE_MAX, UNMATCHED
 from agentidp_analytics_plugin.state import get_state
 from call_pattern_helpers import CAPTURE_CONFIG, CREDENTIALS_ROUTE, add_api_routes, caller, stored, total_calls
@@ -135,6 +139,51 @@ def test_a_resolver_that_raises_never_fails_the_hosts_request(make_app):
     assert response.status_code == 200 and response.get_data(as_text=True) == "ok"
     registry = get_state(app).metrics.registry
     assert registry.get_sample_value("agentidp_analytics_call_pattern_errors_total", {"stage": "capture"}) == 1
+
+
+class _WallClock:
+    """The wall clock the hook reads (``time.time``), set by the test; everything else in ``time`` is real."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+    def time(self) -> float:
+        return self.now
+
+
+def _days(app) -> dict[date, int]:
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT date, SUM(calls) FROM analytics_call_patterns GROUP BY date")).all()
+    return {(d if isinstance(d, date) else date.fromisoformat(d)): int(n) for d, n in rows}
+
+
+@pytest.mark.parametrize(
+    "first, then, wait",
+    [
+        # The day ends at midnight, before the hook's once-a-second look at the wall clock.
+        pytest.param(-0.3, 0.2, 0.35, id="across-midnight"),
+        # A wall clock set back is seen within a second.
+        pytest.param(0.2, -0.3, capture.DAY_RECHECK_SECONDS + 0.05, id="wall-clock-set-back-across-midnight"),
+    ],
+)
+def test_each_call_counts_on_the_utc_day_its_answer_leaves(capture_app, host, monkeypatch, first, then, wait):
+    midnight = datetime(2026, 11, 27, tzinfo=UTC)
+    wall = _WallClock(midnight.timestamp() + first)
+    monkeypatch.setattr(capture, "time", wall)
+    tenant = host.tenant()
+    client = capture_app.test_client()
+    client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+    wall.now = midnight.timestamp() + then
+    time.sleep(wait)
+    client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+    _ship(capture_app)
+    day_of = lambda offset: (midnight + timedelta(seconds=offset)).date()  # noqa: E731
+    assert _days(capture_app) == {day_of(first): 1, day_of(then): 1}
 
 
 def test_the_process_holds_one_entry_per_bucket_not_per_call(capture_app, host):
