@@ -102,6 +102,12 @@ def days_ago(n: int) -> date:
     return utc_today() - timedelta(days=n)
 
 
+def findings(api: Api, scenario: Scenario, kind: str | None = None, **params: Any) -> list[dict[str, Any]]:
+    """The insights endpoint's findings for the scenario's tenant, those of ``kind`` only when given."""
+    body = api.ok("insights", scenario.token, **params)
+    return [f for f in body["insights"] if kind is None or f["kind"] == kind]
+
+
 @pytest.fixture
 def seed(api_host: HostData, api: Api) -> Callable[..., Scenario]:
     """Build a tenant from ``rows`` of (agent name or None, days ago, metric, count), aggregated."""

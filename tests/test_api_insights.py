@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from api_fixtures import count_statements, days_ago
+from api_fixtures import count_statements, days_ago, findings
 
 
-def _findings(api, s, kind=None, **params):
-    body = api.ok("insights", s.token, **params)
-    return [f for f in body["insights"] if kind is None or f["kind"] == kind]
-
-
-def _names(findings):
-    return sorted(a["agentName"] for f in findings for a in f["agents"])
+def _names(found):
+    return sorted(a["agentName"] for f in found for a in f["agents"])
 
 
 # -- dormant agents ------------------------------------------------------------
@@ -21,20 +16,20 @@ def _names(findings):
 
 def test_an_agent_quiet_for_the_dormant_days_is_dormant(api, seed):
     s = seed([("sleepy", 30, "api_calls", 5), ("busy", 0, "api_calls", 5)])
-    [finding] = _findings(api, s, "dormant_agent")
+    [finding] = findings(api, s, "dormant_agent")
     assert (finding["severity"], _names([finding])) == ("high", ["sleepy"])
     assert finding["numbers"] == {"lastActive": days_ago(30).isoformat(), "daysInactive": 30, "dormantDays": 30}
 
 
 def test_an_agent_active_one_day_later_is_not_dormant(api, seed):
     s = seed([("sleepy", 29, "api_calls", 5)])
-    assert _findings(api, s, "dormant_agent") == []
+    assert findings(api, s, "dormant_agent") == []
 
 
 def test_the_dormant_days_are_configurable(api, api_app, seed):
     api_app.config["ANALYTICS_DORMANT_DAYS"] = 10
     s = seed([("sleepy", 10, "api_calls", 5)])
-    assert _names(_findings(api, s, "dormant_agent")) == ["sleepy"]
+    assert _names(findings(api, s, "dormant_agent")) == ["sleepy"]
 
 
 # -- overdue rotation ----------------------------------------------------------
@@ -42,19 +37,19 @@ def test_the_dormant_days_are_configurable(api, api_app, seed):
 
 def test_a_credential_not_rotated_for_the_stale_days_is_overdue(api, seed):
     s = seed([("old", 30, "credential_rotations", 1), ("old", 0, "api_calls", 1)])
-    [finding] = _findings(api, s, "overdue_rotation")
+    [finding] = findings(api, s, "overdue_rotation")
     assert finding["severity"] == "medium"
     assert finding["numbers"] == {"lastRotation": days_ago(30).isoformat(), "daysSinceRotation": 30, "staleDays": 30}
 
 
 def test_a_credential_rotated_one_day_later_is_not_overdue(api, seed):
     s = seed([("fresh", 29, "credential_rotations", 1)])
-    assert _findings(api, s, "overdue_rotation") == []
+    assert findings(api, s, "overdue_rotation") == []
 
 
 def test_a_credential_never_rotated_is_overdue(api, seed):
     s = seed([("never", 1, "api_calls", 1)])
-    [finding] = _findings(api, s, "overdue_rotation")
+    [finding] = findings(api, s, "overdue_rotation")
     assert finding["numbers"]["lastRotation"] is None
 
 
@@ -67,7 +62,7 @@ def _history(name, per_day):
 
 def test_failures_far_above_the_agents_own_baseline_are_a_spike(api, seed):
     s = seed([*_history("flaky", 2), ("flaky", 1, "token_failures", 6)])
-    [finding] = _findings(api, s, "failure_spike")
+    [finding] = findings(api, s, "failure_spike")
     assert finding["severity"] == "high"
     assert finding["numbers"] == {
         "date": days_ago(1).isoformat(),
@@ -81,21 +76,21 @@ def test_failures_far_above_the_agents_own_baseline_are_a_spike(api, seed):
 
 def test_failures_at_the_threshold_are_not_a_spike(api, seed):
     s = seed([*_history("flaky", 2), ("flaky", 1, "token_failures", 5)])  # median 2 + 3 x 1
-    assert _findings(api, s, "failure_spike") == []
+    assert findings(api, s, "failure_spike") == []
 
 
 def test_the_baseline_is_robust_to_one_bad_day_in_it(api, seed):
     history = [row for row in _history("flaky", 2) if row[1] != 10]
     s = seed([*history, ("flaky", 10, "token_failures", 500), ("flaky", 1, "token_failures", 6)])
     # Only yesterday in the period; its baseline holds the 500 (a mean and standard deviation would hide the spike).
-    [finding] = _findings(api, s, "failure_spike", from_=days_ago(1).isoformat())
+    [finding] = findings(api, s, "failure_spike", from_=days_ago(1).isoformat())
     assert (finding["numbers"]["tokenFailures"], finding["numbers"]["baselineMedian"]) == (6, 2.0)
 
 
 def test_an_agents_largest_spike_of_the_period_is_the_one_reported(api, seed):
     history = [row for row in _history("flaky", 2) if row[1] != 10]
     s = seed([*history, ("flaky", 10, "token_failures", 500), ("flaky", 1, "token_failures", 6)])
-    assert [f["numbers"]["tokenFailures"] for f in _findings(api, s, "failure_spike")] == [500]
+    assert [f["numbers"]["tokenFailures"] for f in findings(api, s, "failure_spike")] == [500]
 
 
 def test_a_spread_history_raises_the_threshold(api, seed):
@@ -103,19 +98,19 @@ def test_a_spread_history_raises_the_threshold(api, seed):
     rows = [("noisy", n, "token_failures", 10 * (n % 2)) for n in range(2, 30)]
     yesterday = days_ago(1).isoformat()
     s = seed([*rows, ("noisy", 1, "token_failures", 27)])
-    assert _findings(api, s, "failure_spike", from_=yesterday) == []
+    assert findings(api, s, "failure_spike", from_=yesterday) == []
     s2 = seed([*rows, ("noisy", 1, "token_failures", 28)])
-    assert [f["numbers"]["baselineMad"] for f in _findings(api, s2, "failure_spike", from_=yesterday)] == [5.0]
+    assert [f["numbers"]["baselineMad"] for f in findings(api, s2, "failure_spike", from_=yesterday)] == [5.0]
 
 
 def test_from_zero_the_minimum_count_makes_a_spike(api, seed):
     s = seed([("quiet", 1, "token_failures", 5)])
-    assert _names(_findings(api, s, "failure_spike")) == ["quiet"]
+    assert _names(findings(api, s, "failure_spike")) == ["quiet"]
 
 
 def test_from_zero_one_failure_less_than_the_minimum_is_no_spike(api, seed):
     s = seed([("quiet", 1, "token_failures", 4)])
-    assert _findings(api, s, "failure_spike") == []
+    assert findings(api, s, "failure_spike") == []
 
 
 # -- usage surge and drop ------------------------------------------------------
@@ -123,7 +118,7 @@ def test_from_zero_one_failure_less_than_the_minimum_is_no_spike(api, seed):
 
 def test_calls_doubling_by_at_least_100_is_a_surge(api, seed):
     s = seed([("grower", 40, "api_calls", 100), ("grower", 1, "api_calls", 200)])
-    [finding] = _findings(api, s, "usage_surge")
+    [finding] = findings(api, s, "usage_surge")
     assert finding["severity"] == "low"
     assert (finding["numbers"]["apiCalls"], finding["numbers"]["previousApiCalls"]) == (200, 100)
     assert finding["numbers"]["previousPeriod"] == {"from": days_ago(61).isoformat(), "to": days_ago(31).isoformat()}
@@ -131,18 +126,18 @@ def test_calls_doubling_by_at_least_100_is_a_surge(api, seed):
 
 def test_calls_just_short_of_double_are_no_surge(api, seed):
     s = seed([("grower", 40, "api_calls", 100), ("grower", 1, "api_calls", 199)])
-    assert _findings(api, s, "usage_surge") == []
+    assert findings(api, s, "usage_surge") == []
 
 
 def test_calls_halving_by_at_least_100_is_a_drop(api, seed):
     s = seed([("shrinker", 40, "api_calls", 300), ("shrinker", 1, "api_calls", 150)])
-    [finding] = _findings(api, s, "usage_drop")
+    [finding] = findings(api, s, "usage_drop")
     assert (finding["severity"], finding["numbers"]["apiCalls"]) == ("medium", 150)
 
 
 def test_calls_just_above_half_are_no_drop(api, seed):
     s = seed([("shrinker", 40, "api_calls", 300), ("shrinker", 1, "api_calls", 151)])
-    assert _findings(api, s, "usage_drop") == []
+    assert findings(api, s, "usage_drop") == []
 
 
 # -- new agents ----------------------------------------------------------------
@@ -150,14 +145,14 @@ def test_calls_just_above_half_are_no_drop(api, seed):
 
 def test_agents_first_active_in_the_period_are_new(api, seed):
     s = seed([("newcomer", 30, "api_calls", 1), ("veteran", 31, "api_calls", 1), ("veteran", 1, "api_calls", 1)])
-    [finding] = _findings(api, s, "new_agents")
+    [finding] = findings(api, s, "new_agents")
     assert (finding["severity"], _names([finding])) == ("info", ["newcomer"])
     assert finding["numbers"]["count"] == 1
 
 
 def test_an_agent_first_active_the_day_before_the_period_is_not_new(api, seed):
     s = seed([("veteran", 31, "api_calls", 1)])
-    assert _findings(api, s, "new_agents") == []
+    assert findings(api, s, "new_agents") == []
 
 
 # -- the answer ----------------------------------------------------------------
@@ -165,7 +160,7 @@ def test_an_agent_first_active_the_day_before_the_period_is_not_new(api, seed):
 
 def test_findings_are_ranked_by_severity(api, seed):
     s = seed([("sleepy", 40, "api_calls", 1), ("grower", 1, "api_calls", 500)])
-    severities = [f["severity"] for f in _findings(api, s)]
+    severities = [f["severity"] for f in findings(api, s)]
     order = {"high": 0, "medium": 1, "low": 2, "info": 3}
     assert severities == sorted(severities, key=order.get)
     assert severities[0] == "high" and severities[-1] == "info"
@@ -173,7 +168,7 @@ def test_findings_are_ranked_by_severity(api, seed):
 
 def test_each_finding_links_to_the_tab_state_that_shows_it(api, seed):
     s = seed([("sleepy", 40, "api_calls", 1)])
-    [finding] = _findings(api, s, "dormant_agent")
+    [finding] = findings(api, s, "dormant_agent")
     agent = s.agents["sleepy"]
     assert finding["link"] == (
         f"/analytics/?range=custom&from={days_ago(30).isoformat()}&to={days_ago(0).isoformat()}&agentId={agent}"
@@ -183,7 +178,7 @@ def test_each_finding_links_to_the_tab_state_that_shows_it(api, seed):
 def test_another_tenants_agents_are_never_found(api, seed):
     seed([("theirs", 40, "api_calls", 1)])
     s = seed([])
-    assert _findings(api, s) == []
+    assert findings(api, s) == []
 
 
 def test_the_queries_do_not_grow_with_the_number_of_agents(api, api_app, seed):
