@@ -227,13 +227,18 @@ class CallCounts:
                 log.exception("Shipping call counts failed.")
 
     def _after_fork(self) -> None:
-        """In a forked child: no shipper thread runs yet, and no lock is held by a thread the child does not have.
+        """In a forked child: no shipper thread runs yet, no lock is held, and the parent's calls are the parent's.
 
         The locks are reset in place (the requests hold a reference to them);
-        the next call of the child starts its own thread.
+        the next call of the child starts its own thread. What the buffer
+        held at the fork is dropped from the child's copy: the parent ships
+        it, and a child that shipped it too (at its exit, say) would count
+        those calls twice.
         """
         for lock in (self._lock, self._ship_lock):
             lock._at_fork_reinit()  # type: ignore[attr-defined]
+        self._live.clear()
+        self._inflight = None
         self._stop = threading.Event()
         self._thread = None
         self._running[0] = False

@@ -215,6 +215,28 @@ def test_a_forked_worker_starts_its_own_shipper_thread(capture_app, host):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forking servers (gunicorn) only exist where os.fork does")
+def test_a_forked_child_holds_only_its_own_calls(capture_app, host):
+    tenant = host.tenant()
+    client = capture_app.test_client()
+    for _ in range(2):  # held by the parent, not shipped yet
+        client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+    counts = get_state(capture_app).call_patterns.counts
+    pid = os.fork()
+    if pid == 0:  # the child: exits with 0 only if it holds its one call and none of the parent's
+        code = 1
+        try:
+            held_at_fork = counts.pending()
+            client.get(f"/api/agents/{uuid.uuid4()}/credentials", headers=caller(tenant))
+            code = 0 if (held_at_fork, counts.pending()) == (0, 1) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    _ship(capture_app)
+    assert total_calls(capture_app) == 2
+
+
 def _caller_in_g(app):
     """The host's authentication leaves who called in g.api_caller, as the reference host does."""
     add_api_routes(app)
