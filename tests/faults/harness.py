@@ -342,7 +342,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         "Every 503 above is the API's JSON `SERVICE_UNAVAILABLE` with `Retry-After`; no request got a",
         "5xx of another kind, an HTML page or no answer. Each fault lasts "
-        f"{data['fault_seconds']} s inside its phase; latencies",
+        f"{data['fault_seconds']} s inside its phase (the freeze 12 s: longer than the round-trip bound",
+        "and the connect timeout together, so every worker meets the bound); latencies",
         "are the clients' (gunicorn's queue included: while the database is frozen each sync worker",
         "spends up to the round-trip bound on a request, 6 s by default, so the other requests queue).",
         "\"recovery\" is the time from the database (or Redis) being back to the first request answered",

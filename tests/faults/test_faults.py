@@ -37,6 +37,12 @@ pytestmark = pytest.mark.faults
 
 STEADY_SECONDS = 10
 FAULT_SECONDS = 8
+#: A freeze outlasts the round-trip bound (6 s) plus the connect timeout (2 s) by a few seconds, so
+#: every worker must answer a 503 while it lasts. A worker whose frozen round trip was the rollback
+#: of a request that had already answered sends that answer (200) when the rollback is cut at 6 s;
+#: only its next request, which needs a new connection, fails, 2 s later. With an 8 s freeze that
+#: failure raced the thaw, and a run could end with no 503 at all although every wait was bounded.
+FROZEN_SECONDS = 12
 #: Refusals the mix asks for on purpose: a too long period, an invalid token, a free-tier tenant.
 DESIGNED = {200, 400, 401, 403}
 REPORT_DIR = Path(os.environ.get("FAULTS_REPORT_DIR", ROOT / "test-artifacts" / "faults"))
@@ -151,7 +157,7 @@ def test_postgresql_failing_under_load_answers_only_json_503_and_recovers(stack,
         frozen = stack.postgres.freeze()
     else:
         getattr(stack.postgres, fault)()
-    time.sleep(FAULT_SECONDS)
+    time.sleep(FROZEN_SECONDS if fault == "freeze" else FAULT_SECONDS)
     if fault == "freeze":
         stack.postgres.thaw(frozen)
     else:
