@@ -235,8 +235,9 @@ def percentile(values: list[float], q: float) -> float:
 class Report:
     """Figures of one run, written as JSON and as the Markdown of docs/reliability.md."""
 
-    def __init__(self, fault_seconds: float) -> None:
+    def __init__(self, fault_seconds: float, frozen_seconds: float) -> None:
         self.fault_seconds = fault_seconds
+        self.frozen_seconds = frozen_seconds
         self.started = time.time()
         self.phases: list[dict[str, Any]] = []
         self.sections: dict[str, dict[str, Any]] = {}
@@ -293,6 +294,7 @@ class Report:
             "workers": WORKERS,
             "clients": CLIENTS,
             "fault_seconds": self.fault_seconds,
+            "frozen_seconds": self.frozen_seconds,
             "phases": self.phases,
             **self.sections,
         }
@@ -342,7 +344,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         "Every 503 above is the API's JSON `SERVICE_UNAVAILABLE` with `Retry-After`; no request got a",
         "5xx of another kind, an HTML page or no answer. Each fault lasts "
-        f"{data['fault_seconds']} s inside its phase (the freeze 12 s: longer than the round-trip bound",
+        f"{data['fault_seconds']} s inside its phase (the freeze "
+        f"{data['frozen_seconds']} s: longer than the round-trip bound",
         "and the connect timeout together, so every worker meets the bound); latencies",
         "are the clients' (gunicorn's queue included: while the database is frozen each sync worker",
         "spends up to the round-trip bound on a request, 6 s by default, so the other requests queue).",

@@ -50,7 +50,7 @@ REPORT_DIR = Path(os.environ.get("FAULTS_REPORT_DIR", ROOT / "test-artifacts" / 
 
 @pytest.fixture(scope="module")
 def report() -> Iterator[Report]:
-    figures = Report(FAULT_SECONDS)
+    figures = Report(FAULT_SECONDS, FROZEN_SECONDS)
     yield figures
     path = figures.write(REPORT_DIR)
     print(f"\nfault suite figures: {path}")
