@@ -19,8 +19,8 @@ without an agent. A counted call adds one to its bucket:
 * its latency, from before the host's first ``before_request`` function to the final response.
 
 The plugin's own routes (``/analytics``, its assets, its ``/metrics``) and
-static files are never counted. The hook adds one to the call's bucket in
-the process's buffer (:mod:`.call_counts`), keyed by what the request has at
+static files are never counted. The hook appends the call to its bucket in
+the process's buffer (:mod:`.call_counts`, no lock taken), keyed by what the request has at
 hand; ids in hex, method and status classes are worked out per bucket when
 the buffer is shipped, off the request path. Anything that goes wrong in the hook is logged, counted in
 ``agentidp_analytics_call_pattern_errors_total`` and otherwise ignored: the
@@ -39,7 +39,7 @@ from flask import Flask, Request, Response, g, request
 from werkzeug.routing import Rule
 
 from .call_buckets import UNMATCHED, route_of
-from .call_counts import CallCounts
+from .call_counts import AS_GIVEN, CallCounts
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class CallCapture:
     route is worked out once per URL rule, so a request pays a dict lookup.
     Per request the hook does as little as it can: the request and ``g``
     from Flask's context variables, the rule's route from a table, the
-    caller, and one dict update in the process's buffer. The caller's ids
+    caller, and one append to a bucket in the process's buffer. The caller's ids
     in hex and the method and status classes are the shipper thread's work
     (:mod:`.call_counts`), once per bucket, off the request path.
     """
@@ -116,8 +116,8 @@ class CallCapture:
         attr = self.caller_attr
         failed = self._failed
         unseen = _UNSEEN
-        lock, live, running, start = self.counts.request_path()
-        acquire, release = lock.acquire, lock.release
+        as_given = AS_GIVEN
+        live, new_bucket, running, start = self.counts.request_path()
 
         def full_dispatch_request() -> Response:
             started = clock()
@@ -143,18 +143,16 @@ class CallCapture:
                             today = today_cell[0]
                             if now >= today[0]:
                                 today = next_day(now)
-                            key = (today[1], caller, req.method, status, route)
-                            seconds = now - started
-                            acquire()
                             try:
-                                held = live.get(key)
-                                if held is None:
-                                    live[key] = [1, seconds]
-                                else:
-                                    held[0] += 1
-                                    held[1] += seconds
-                            finally:
-                                release()
+                                tenant, agent = caller
+                                agent = None if agent is None else agent.int
+                                key = (today[1], tenant.int, agent, req.method, status, route)
+                            except (AttributeError, TypeError, ValueError):  # ids as text, or not a pair
+                                key = (today[1], caller, as_given, req.method, status, route)
+                            bucket = live.get(key)
+                            if bucket is None:
+                                bucket = live.setdefault(key, new_bucket(key))
+                            bucket.append(now - started)
                             if not running[0]:
                                 start()
                 except Exception as exc:  # noqa: BLE001 - the host's request must never fail because of counting

@@ -173,7 +173,7 @@ def instructions_child(name: str, requests: int, redis_url: str) -> None:
     run(WARM_UP)
     run(requests)
     if patterns is not None:
-        call_counts.stored_form(patterns.counts._live)
+        call_counts.stored_form(patterns.counts.take())
 
 
 def instructions_per_request(name: str, requests: int, redis_url: str) -> float:

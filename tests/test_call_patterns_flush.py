@@ -84,8 +84,7 @@ def test_a_batch_resent_to_redis_is_added_once(redis_app, host):
     counts = get_state(redis_app).call_patterns.counts
     tenant = host.tenant()
     _calls(redis_app, tenant, 3)
-    batch = (uuid.uuid4().hex, stored_form(counts._live))
-    counts._live.clear()  # taken out of the buffer, as ship() does
+    batch = (uuid.uuid4().hex, stored_form(counts.take()))  # taken out of the buffer, as ship() does
     assert counts.pending() == 0
     assert counts._push(*batch) and counts._push(*batch)  # the reply of the first one was "lost"
     _flush(redis_app)
