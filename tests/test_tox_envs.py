@@ -8,10 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _listed(key: str) -> set[str]:
+def _listed(key: str, section: str = "versioned") -> set[str]:
     config = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
     config.read(ROOT / "tox.ini")
-    lines = (line.strip() for line in config["versioned"][key].splitlines())
+    lines = (line.strip() for line in config[section][key].splitlines())
     return {line for line in lines if line and not line.startswith("#")}
 
 
@@ -28,3 +28,8 @@ def test_every_plugin_test_module_runs_in_lowest_and_newest_or_is_left_out_on_pu
 def test_every_listed_module_exists():
     for path in _listed("tests") | _listed("left_out"):
         assert (ROOT / path).exists(), path
+
+
+def test_the_coverage_gate_runs_exactly_the_modules_the_second_py_run_leaves_out():
+    gate = _listed("tests", section="gate")
+    assert gate == {"tests/test_service.py"} | {m for m in _modules_under("tests") if m.startswith("tests/test_api_")}
