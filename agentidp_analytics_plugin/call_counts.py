@@ -2,8 +2,8 @@
 
 A request appends its latency to its bucket in a dict of its process
 (:meth:`CallCounts.request_path`), the bucket keyed by the values the
-request had at hand: the day number, the caller as the resolver gave it,
-the method, the status code, the route. No request waits on Redis, the
+request had at hand: the day number, the caller's ids (their integers when
+they are UUIDs, see :data:`RawKey`), the method, the status code, the route. No request waits on Redis, the
 database or a lock: a bucket is a :class:`collections.deque`, whose
 ``append`` and ``popleft`` are atomic, and the dict only ever gains a
 bucket on the request path (``setdefault``). What a call leaves behind until
