@@ -145,9 +145,15 @@ def test_tab_fits_a_phone(page: Any, demo_url: str, artifacts: Path, console_err
     assert console_errors == []
 
 
+#: Milliseconds for the whole gallery page: 30 fragments read through its service, which has no cache,
+#: in one Python process, up to 500 agents over 90 days. Over 15 s (the other pages' wait) on a slow
+#: two-core machine that runs Chromium beside it; the page's look, not its speed, is under test here.
+GALLERY_LOAD_MS = 60_000
+
+
 def test_gallery_renders_every_state(page: Any, gallery_url: str, artifacts: Path, console_errors: list[str]) -> None:
     page.goto(f"{gallery_url}/analytics/_gallery")
-    wait_for_charts(page, count=16)  # 5 states with data x 3 charts + the weekly trends
+    wait_for_charts(page, count=16, timeout=GALLERY_LOAD_MS)  # 5 states with data x 3 charts + the weekly trends
     for state in ("empty",):
         assert page.locator(f"#gallery-{state} [data-state=empty]").count() == 6  # the insights panel too
     assert chart_info(page, "aa-heatmap-canvas-one-agent")["points"][0] > 0
@@ -161,7 +167,7 @@ def test_gallery_renders_every_state(page: Any, gallery_url: str, artifacts: Pat
 
 def test_gallery_show_all_draws_500_agents(page: Any, gallery_url: str, console_errors: list[str]) -> None:
     page.goto(f"{gallery_url}/analytics/_gallery#gallery-agents-500")
-    wait_for_charts(page, count=16)
+    wait_for_charts(page, count=16, timeout=GALLERY_LOAD_MS)
     before = page.evaluate("window.analyticsCharts.size")
     page.click("#aa-heatmap-toggle-agents-500")
     page.wait_for_function(
@@ -188,7 +194,7 @@ def _numbers(texts: list[str]) -> list[float]:
 
 def test_call_patterns_chart_and_keyboard_sorted_table(page: Any, gallery_url: str, console_errors: list[str]) -> None:
     page.goto(f"{gallery_url}/analytics/_gallery#gallery-typical")
-    wait_for_charts(page, count=16)
+    wait_for_charts(page, count=16, timeout=GALLERY_LOAD_MS)
     chart = chart_info(page, "aa-calls-canvas-typical")
     assert chart["type"] == "bar"
     assert chart["datasets"] == ["Successful", "Client errors (4xx)", "Server errors (5xx)"]
