@@ -8,10 +8,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _listed(key: str, section: str = "versioned") -> set[str]:
+def _tox() -> configparser.ConfigParser:
     config = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
     config.read(ROOT / "tox.ini")
-    lines = (line.strip() for line in config[section][key].splitlines())
+    return config
+
+
+def _listed(key: str, section: str = "versioned") -> set[str]:
+    lines = (line.strip() for line in _tox()[section][key].splitlines())
     return {line for line in lines if line and not line.startswith("#")}
 
 
@@ -32,9 +36,7 @@ def test_every_listed_module_exists():
 
 def _left_out_of_the_second_py_run() -> set[str]:
     """The files the py env's --ignore and --ignore-glob options name, resolved from tox.ini's folder as pytest does."""
-    config = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
-    config.read(ROOT / "tox.ini")
-    (command,) = [line for line in config["testenv"]["commands"].splitlines() if "--ignore" in line]
+    (command,) = [line for line in _tox()["testenv"]["commands"].splitlines() if "--ignore" in line]
     files: set[str] = set()
     for option in command.split():
         name, _, value = option.partition("=")
